@@ -1,0 +1,95 @@
+package pool
+
+import (
+	"context"
+	"time"
+)
+
+// maintain is the pool's one background goroutine: it dials InitialSize
+// connections, then on every MaintenanceInterval tick (or trigger) closes
+// expired idle connections, checks suspect ones and refills to MinSize.
+func (p *Pool[T]) maintain(ctx context.Context) {
+	defer p.maintenance.Done()
+	p.fill(ctx, p.cfg.InitialSize)
+	t := time.NewTicker(p.cfg.MaintenanceInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-p.trigger:
+		}
+		p.runMaintenance(ctx)
+	}
+}
+
+// runMaintenance does one maintenance pass.
+func (p *Pool[T]) runMaintenance(ctx context.Context) {
+	now := time.Now()
+	var closing []*Conn[T]
+	var suspect []*Conn[T]
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	// The bottom of the stack holds the least recently used connections.
+	keep := p.idle[:0]
+	for _, c := range p.idle {
+		switch {
+		case p.expired(c, now):
+			p.stats.closed[CloseLifetime]++
+			closing = append(closing, c)
+		case p.cfg.IdleTimeout > 0 && now.Sub(c.lastUsed) >= p.cfg.IdleTimeout &&
+			p.total-len(closing) > p.cfg.MinSize:
+			p.stats.closed[CloseIdle]++
+			closing = append(closing, c)
+		case p.suspectLocked(c):
+			suspect = append(suspect, c)
+		default:
+			keep = append(keep, c)
+		}
+	}
+	clear(p.idle[len(keep):])
+	p.idle = keep
+	p.total -= len(closing)
+	p.inUse += len(suspect) // checked like a borrowed connection
+	p.wakeLocked()
+	p.mu.Unlock()
+
+	for _, c := range closing {
+		p.f.Close(c.value)
+	}
+	for _, c := range suspect {
+		vctx, cancel := context.WithTimeout(ctx, p.cfg.ValidationTimeout)
+		err := p.f.Validate(vctx, c.value)
+		cancel()
+		if err != nil {
+			p.destroy(c, CloseValidation)
+			continue
+		}
+		c.lastUsed = time.Now()
+		p.put(c)
+	}
+	p.fill(ctx, p.cfg.MinSize)
+}
+
+// fill dials until the pool holds target connections, stopping at the first
+// failure (it is recorded; the next pass tries again).
+func (p *Pool[T]) fill(ctx context.Context, target int) {
+	for {
+		p.mu.Lock()
+		if p.closed || p.total >= target || !p.canDialLocked() {
+			p.mu.Unlock()
+			return
+		}
+		p.reserveDialLocked()
+		p.mu.Unlock()
+		c, err := p.create(ctx, time.Time{})
+		if err != nil {
+			return
+		}
+		p.put(c)
+	}
+}

@@ -1,0 +1,623 @@
+// Package pool is a generic connection pool that knows nothing of SQL.
+//
+// A Pool keeps connections made by a Factory: idle ones on a LIFO stack (so a
+// surplus sinks to the bottom and times out), waiters in FIFO queues ordered
+// by Priority, a released connection handed directly to the next waiter. It
+// grows lazily up to MaxSize, throttles dials, validates idle connections
+// before lending them, and one maintenance goroutine, owned by the pool and
+// stopped by Close, expires idle and old connections and refills to MinSize.
+package pool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Errors returned by Acquire. The root package re-exports them, so errors.Is
+// matches either name.
+var (
+	ErrClosed         = errors.New("sqlpool: pool is closed")
+	ErrAcquireTimeout = errors.New("sqlpool: acquire timed out")
+	ErrQueueFull      = errors.New("sqlpool: wait queue is full")
+)
+
+// Factory makes, checks and closes the connections of a Pool. Its methods
+// may be called concurrently, but never twice at once for one connection.
+type Factory[T any] interface {
+	// Create dials a new connection. ctx carries the acquiring caller's values
+	// and is bounded by Config.ConnectTimeout.
+	Create(ctx context.Context) (T, error)
+	// Reset prepares an idle connection for a new borrower; it is called on
+	// every reuse, with the borrower's context. An error discards the
+	// connection and the pool tries another.
+	Reset(ctx context.Context, c T) error
+	// Validate checks that the connection still works (a ping). It is called
+	// on acquire when the connection has been idle past
+	// Config.ValidationBypass, after a sibling failed, by maintenance, and on
+	// release when Config.ValidateOnRelease is set.
+	Validate(ctx context.Context, c T) error
+	// Close closes the connection.
+	Close(c T) error
+}
+
+// CloseReason says why the pool closed a connection.
+type CloseReason uint8
+
+// Close reasons.
+const (
+	CloseIdle       CloseReason = iota // idle past IdleTimeout
+	CloseLifetime                      // older than MaxLifetime
+	CloseErrors                        // the borrower reported it broken
+	CloseValidation                    // failed Validate or Reset
+	CloseEvicted                       // discarded by its borrower
+	ClosePoolClosed                    // the pool closed
+	numCloseReasons
+)
+
+var closeReasonNames = [numCloseReasons]string{"idle", "lifetime", "errors", "validation", "evicted", "pool_closed"}
+
+// String returns the reason's metric label value.
+func (r CloseReason) String() string {
+	if r < numCloseReasons {
+		return closeReasonNames[r]
+	}
+	return fmt.Sprintf("CloseReason(%d)", r)
+}
+
+// Pool is a pool of connections of type T. It is safe for concurrent use.
+type Pool[T any] struct {
+	f       Factory[T]
+	cfg     Config
+	limiter *rate.Limiter // nil when ConnectRate is 0
+
+	waiters sync.Pool // of *waiter[T]
+
+	stop        context.CancelFunc // called by Close: maintenance exits
+	trigger     chan struct{}      // buffered 1: run maintenance now
+	maintenance sync.WaitGroup
+
+	mu sync.Mutex
+	// guarded by mu:
+	closed       bool
+	idle         []*Conn[T] // LIFO: the top is the last element
+	queue        waitQueue[T]
+	total        int       // connections open or being dialed
+	inUse        int       // lent to borrowers (or being checked)
+	dialing      int       // dials in progress
+	suspectSince time.Time // a connection failed: validate idle ones used before this
+	lastConnErr  error
+	stats        counters
+
+	acquires atomic.Int64 // successful acquisitions
+}
+
+// counters are the cumulative statistics; guarded by Pool.mu.
+type counters struct {
+	waits, timeouts, queueFull, canceled int64
+	waitTime                             time.Duration
+	created, connectErrors               int64
+	closed                               [numCloseReasons]int64
+}
+
+// Conn is one pooled connection. Its borrower owns it from Acquire until it
+// calls Release or Destroy, exactly once.
+type Conn[T any] struct {
+	p       *Pool[T]
+	value   T
+	created time.Time
+	// Set by the borrower, or under Pool.mu while idle.
+	lastUsed time.Time
+	uses     int64
+}
+
+// Value returns the underlying connection.
+func (c *Conn[T]) Value() T { return c.value }
+
+// CreatedAt returns when the connection was dialed.
+func (c *Conn[T]) CreatedAt() time.Time { return c.created }
+
+// Uses returns how many times the connection has been acquired.
+func (c *Conn[T]) Uses() int64 { return c.uses }
+
+// New returns a pool that makes connections with f. It dials nothing itself:
+// its maintenance goroutine dials InitialSize connections in the background.
+// Call Close to stop it.
+func New[T any](f Factory[T], cfg Config) (*Pool[T], error) {
+	cfg, err := cfg.normalize()
+	if err != nil {
+		return nil, err
+	}
+	p := &Pool[T]{
+		f:       f,
+		cfg:     cfg,
+		trigger: make(chan struct{}, 1),
+	}
+	p.waiters.New = func() any {
+		t := time.NewTimer(time.Hour)
+		t.Stop()
+		return &waiter[T]{ready: make(chan struct{}, 1), timer: t}
+	}
+	if cfg.ConnectRate > 0 {
+		p.limiter = rate.NewLimiter(rate.Limit(cfg.ConnectRate), cfg.MaxConcurrentConnects)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	p.stop = stop
+	p.maintenance.Add(1)
+	go p.maintain(ctx)
+	return p, nil
+}
+
+// Config returns the pool's configuration with defaults applied.
+func (p *Pool[T]) Config() Config { return p.cfg }
+
+// Acquire returns a connection: an idle one, a new one if the pool is below
+// MaxSize, or the next one released, waiting at priority prio. It gives up
+// when ctx ends (returning ctx.Err()) or after AcquireTimeout (an error
+// matching ErrAcquireTimeout, and context.DeadlineExceeded too when ctx's
+// deadline came first).
+func (p *Pool[T]) Acquire(ctx context.Context, prio Priority) (*Conn[T], error) {
+	if err := ctx.Err(); err != nil {
+		return nil, p.ctxError(err)
+	}
+	start := time.Now()
+	var deadline time.Time
+	if p.cfg.AcquireTimeout > 0 {
+		deadline = start.Add(p.cfg.AcquireTimeout)
+	}
+	waited := false
+	for {
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			return nil, ErrClosed
+		}
+		if c, validate := p.popIdleLocked(start); c != nil {
+			p.mu.Unlock()
+			if c, err := p.checkout(ctx, c, validate, start); c != nil || err != nil {
+				return c, err
+			}
+			continue
+		}
+		if p.canDialLocked() {
+			p.reserveDialLocked()
+			p.mu.Unlock()
+			return p.dial(ctx, deadline)
+		}
+		if p.cfg.MaxWaitQueue > 0 && p.queue.len >= p.cfg.MaxWaitQueue {
+			p.stats.queueFull++
+			p.mu.Unlock()
+			return nil, ErrQueueFull
+		}
+		w := p.waiters.Get().(*waiter[T])
+		w.prio = prio
+		p.queue.push(w)
+		if !waited {
+			p.stats.waits++
+			waited = true
+		}
+		p.mu.Unlock()
+
+		conn, dial, err := p.wait(ctx, w, deadline, start)
+		switch {
+		case err != nil:
+			return nil, err
+		case dial:
+			return p.dial(ctx, deadline)
+		case conn != nil:
+			// A handed-off connection comes straight from its last borrower:
+			// it needs a reset but no validation.
+			if c, err := p.checkout(ctx, conn, false, time.Now()); c != nil || err != nil {
+				return c, err
+			}
+		}
+	}
+}
+
+// popIdleLocked pops the most recently used idle connection, if any, and says
+// whether it must be validated before use.
+func (p *Pool[T]) popIdleLocked(now time.Time) (c *Conn[T], validate bool) {
+	n := len(p.idle)
+	if n == 0 {
+		return nil, false
+	}
+	c = p.idle[n-1]
+	p.idle[n-1] = nil
+	p.idle = p.idle[:n-1]
+	p.inUse++
+	validate = p.cfg.ValidationBypass < 0 || now.Sub(c.lastUsed) > p.cfg.ValidationBypass ||
+		p.suspectLocked(c)
+	return c, validate
+}
+
+// suspectLocked reports whether c was last used before a sibling failed.
+func (p *Pool[T]) suspectLocked(c *Conn[T]) bool {
+	return !p.suspectSince.IsZero() && !c.lastUsed.After(p.suspectSince)
+}
+
+func (p *Pool[T]) canDialLocked() bool {
+	return p.total < p.cfg.MaxSize && p.dialing < p.cfg.MaxConcurrentConnects
+}
+
+func (p *Pool[T]) reserveDialLocked() {
+	p.total++
+	p.dialing++
+}
+
+// checkout readies a connection popped for a borrower (counted in use). It
+// returns the connection, or an error for the caller, or neither when the
+// connection was bad and the caller should try again.
+func (p *Pool[T]) checkout(ctx context.Context, c *Conn[T], validate bool, now time.Time) (*Conn[T], error) {
+	if p.expired(c, now) {
+		p.destroy(c, CloseLifetime)
+		return nil, nil
+	}
+	if validate {
+		vctx, cancel := context.WithTimeout(ctx, p.cfg.ValidationTimeout)
+		err := p.f.Validate(vctx, c.value)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				p.put(c) // the caller gave up; the connection may be fine
+				return nil, p.ctxError(ctx.Err())
+			}
+			p.destroy(c, CloseValidation)
+			return nil, nil
+		}
+	}
+	if err := p.f.Reset(ctx, c.value); err != nil {
+		if ctx.Err() != nil {
+			p.put(c)
+			return nil, p.ctxError(ctx.Err())
+		}
+		p.destroy(c, CloseValidation)
+		return nil, nil
+	}
+	c.uses++
+	c.lastUsed = now
+	p.acquires.Add(1)
+	return c, nil
+}
+
+func (p *Pool[T]) expired(c *Conn[T], now time.Time) bool {
+	return p.cfg.MaxLifetime > 0 && now.Sub(c.created) >= p.cfg.MaxLifetime
+}
+
+// wait blocks until w is served or gives up. It returns a handed-off
+// connection, or dial set when a dial slot was reserved for the caller, or an
+// error.
+func (p *Pool[T]) wait(ctx context.Context, w *waiter[T], deadline, start time.Time) (*Conn[T], bool, error) {
+	var timeout <-chan time.Time
+	if !deadline.IsZero() {
+		w.timer.Reset(time.Until(deadline))
+		timeout = w.timer.C
+	}
+	var cause error // why the wait ended early: ctx.Err() or errTimedOut
+	select {
+	case <-w.ready:
+	case <-ctx.Done():
+		cause = ctx.Err()
+	case <-timeout:
+		cause = errTimedOut
+	}
+	w.timer.Stop()
+
+	p.mu.Lock()
+	p.stats.waitTime += time.Since(start)
+	if cause != nil && w.queued {
+		p.queue.remove(w)
+		err := p.giveUpErrorLocked(cause)
+		p.mu.Unlock()
+		p.waiters.Put(w)
+		return nil, false, err
+	}
+	var err error
+	if cause != nil {
+		err = p.giveUpErrorLocked(cause)
+	}
+	p.mu.Unlock()
+
+	if cause != nil {
+		// Served in the same instant as giving up. Serving sends on ready
+		// under mu, so the signal is there.
+		<-w.ready
+	}
+	conn, dial, closedErr := w.conn, w.dial, w.err
+	w.conn, w.dial, w.err = nil, false, nil
+	p.waiters.Put(w)
+	switch {
+	case closedErr != nil:
+		return nil, false, closedErr
+	case err == nil:
+		return conn, dial, nil
+	case conn != nil: // pass it on: nothing is lost
+		p.put(conn)
+	case dial:
+		p.mu.Lock()
+		p.total--
+		p.dialing--
+		p.wakeLocked()
+		p.mu.Unlock()
+	}
+	return nil, false, err
+}
+
+// errTimedOut marks a wait ended by AcquireTimeout.
+var errTimedOut = errors.New("acquire timeout")
+
+// giveUpErrorLocked counts an abandoned acquisition and returns its error.
+func (p *Pool[T]) giveUpErrorLocked(cause error) error {
+	if cause == context.Canceled {
+		p.stats.canceled++
+		return cause
+	}
+	p.stats.timeouts++
+	e := &TimeoutError{
+		Timeout:  p.cfg.AcquireTimeout,
+		Size:     p.total,
+		MaxSize:  p.cfg.MaxSize,
+		InUse:    p.inUse,
+		Idle:     len(p.idle),
+		Waiting:  p.queue.len,
+		LastErr:  p.lastConnErr,
+		deadline: cause != errTimedOut,
+	}
+	return e
+}
+
+// ctxError is the error for an acquisition whose context ended.
+func (p *Pool[T]) ctxError(err error) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.giveUpErrorLocked(err)
+}
+
+// TimeoutError is the error of an acquisition that timed out. It matches
+// ErrAcquireTimeout with errors.Is, and context.DeadlineExceeded as well when
+// the caller's deadline ended the wait. It describes the pool at that moment.
+type TimeoutError struct {
+	Timeout                             time.Duration // the AcquireTimeout in force
+	Size, MaxSize, InUse, Idle, Waiting int
+	LastErr                             error // the last dial error, if any
+	deadline                            bool  // the caller's deadline, not AcquireTimeout
+}
+
+func (e *TimeoutError) Error() string {
+	cause := fmt.Sprintf("after AcquireTimeout %v", e.Timeout)
+	if e.deadline {
+		cause = "at the context deadline"
+	}
+	s := fmt.Sprintf("sqlpool: acquire timed out %s (pool: %d/%d connections, %d in use, %d idle, %d waiting)",
+		cause, e.Size, e.MaxSize, e.InUse, e.Idle, e.Waiting)
+	if e.LastErr != nil {
+		s += "; last connect error: " + e.LastErr.Error()
+	}
+	return s
+}
+
+// Unwrap returns ErrAcquireTimeout, and context.DeadlineExceeded when the
+// caller's deadline ended the wait.
+func (e *TimeoutError) Unwrap() []error {
+	if e.deadline {
+		return []error{ErrAcquireTimeout, context.DeadlineExceeded}
+	}
+	return []error{ErrAcquireTimeout}
+}
+
+// dial creates a connection in a slot reserved by the caller (counted in total
+// and dialing) and returns it in use.
+func (p *Pool[T]) dial(ctx context.Context, deadline time.Time) (*Conn[T], error) {
+	c, err := p.create(ctx, deadline)
+	if err == nil {
+		p.acquires.Add(1)
+		return c, nil
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return nil, p.ctxError(ctxErr)
+	}
+	if !deadline.IsZero() && !time.Now().Before(deadline) {
+		return nil, p.ctxError(errTimedOut)
+	}
+	return nil, err
+}
+
+// create dials in a reserved slot. On success the connection is in use; on
+// failure the slot is freed for a waiter.
+func (p *Pool[T]) create(ctx context.Context, deadline time.Time) (*Conn[T], error) {
+	dctx, cancel := context.WithTimeout(ctx, p.cfg.ConnectTimeout)
+	if !deadline.IsZero() {
+		cancel()
+		dctx, cancel = context.WithDeadline(ctx, deadline)
+	}
+	var v T
+	var err error
+	if p.limiter != nil {
+		err = p.limiter.Wait(dctx)
+	}
+	if err == nil {
+		v, err = p.f.Create(dctx)
+	}
+	cancel()
+
+	p.mu.Lock()
+	p.dialing--
+	if err != nil {
+		p.total--
+		p.stats.connectErrors++
+		p.lastConnErr = err
+		p.wakeLocked()
+		p.mu.Unlock()
+		return nil, fmt.Errorf("sqlpool: connect: %w", err)
+	}
+	p.stats.created++
+	if p.closed {
+		p.total--
+		p.stats.closed[ClosePoolClosed]++
+		p.mu.Unlock()
+		p.f.Close(v)
+		return nil, ErrClosed
+	}
+	p.inUse++
+	p.wakeLocked() // a dial slot is free again
+	p.mu.Unlock()
+	now := time.Now()
+	return &Conn[T]{p: p, value: v, created: now, lastUsed: now}, nil
+}
+
+// wakeLocked serves the next waiter when there is something for it: an idle
+// connection, or room to dial.
+func (p *Pool[T]) wakeLocked() {
+	if p.queue.len == 0 || p.closed {
+		return
+	}
+	if len(p.idle) > 0 {
+		c, _ := p.popIdleLocked(time.Time{})
+		w := p.queue.pop()
+		w.conn = c
+		w.ready <- struct{}{}
+		return
+	}
+	if p.canDialLocked() {
+		p.reserveDialLocked()
+		w := p.queue.pop()
+		w.dial = true
+		w.ready <- struct{}{}
+	}
+}
+
+// Release returns the connection to the pool: to the next waiter, or to the
+// top of the idle stack.
+func (c *Conn[T]) Release() {
+	p := c.p
+	now := time.Now()
+	c.lastUsed = now
+	if p.expired(c, now) {
+		p.destroy(c, CloseLifetime)
+		return
+	}
+	if p.cfg.ValidateOnRelease {
+		ctx, cancel := context.WithTimeout(context.Background(), p.cfg.ValidationTimeout)
+		err := p.f.Validate(ctx, c.value)
+		cancel()
+		if err != nil {
+			p.destroy(c, CloseValidation)
+			return
+		}
+	}
+	p.put(c)
+}
+
+// Destroy closes the connection instead of returning it. CloseErrors and
+// CloseValidation mark the pool's idle connections suspect: each is
+// validated before it is lent again, and maintenance checks them now.
+func (c *Conn[T]) Destroy(reason CloseReason) { c.p.destroy(c, reason) }
+
+// put hands c, counted in use, to the next waiter or pushes it on the idle stack.
+func (p *Pool[T]) put(c *Conn[T]) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		p.destroy(c, ClosePoolClosed)
+		return
+	}
+	if w := p.queue.pop(); w != nil {
+		w.conn = c // stays in use
+		w.ready <- struct{}{}
+		p.mu.Unlock()
+		return
+	}
+	p.inUse--
+	p.idle = append(p.idle, c)
+	p.mu.Unlock()
+}
+
+// destroy closes c, counted in use, and frees its slot.
+func (p *Pool[T]) destroy(c *Conn[T], reason CloseReason) {
+	p.mu.Lock()
+	p.inUse--
+	p.total--
+	p.stats.closed[reason]++
+	if reason == CloseErrors || reason == CloseValidation {
+		p.suspectSince = time.Now()
+		select {
+		case p.trigger <- struct{}{}:
+		default:
+		}
+	}
+	p.wakeLocked()
+	p.mu.Unlock()
+	p.f.Close(c.value)
+}
+
+// Close closes the idle connections, fails every waiter and later Acquire with
+// ErrClosed, and stops maintenance. Borrowed connections are closed when they
+// are released. Close is idempotent.
+func (p *Pool[T]) Close() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		p.maintenance.Wait()
+		return
+	}
+	p.closed = true
+	idle := p.idle
+	p.idle = nil
+	p.total -= len(idle)
+	p.stats.closed[ClosePoolClosed] += int64(len(idle))
+	for w := p.queue.pop(); w != nil; w = p.queue.pop() {
+		w.err = ErrClosed
+		w.ready <- struct{}{}
+	}
+	p.mu.Unlock()
+	p.stop()
+	p.maintenance.Wait()
+	for _, c := range idle {
+		p.f.Close(c.value)
+	}
+}
+
+// Stats is a snapshot of a pool.
+type Stats struct {
+	MaxSize int // the configured cap
+	Size    int // connections open or being dialed
+	Idle    int // idle connections
+	InUse   int // connections lent out (or being checked)
+	Dialing int // dials in progress
+	Waiting int // acquisitions waiting
+
+	Acquires         int64         // successful acquisitions
+	Waits            int64         // acquisitions that had to wait
+	WaitTime         time.Duration // total time spent waiting
+	Timeouts         int64         // acquisitions that timed out
+	Canceled         int64         // acquisitions whose context was canceled
+	QueueFull        int64         // acquisitions refused by MaxWaitQueue
+	Created          int64         // connections dialed
+	ConnectErrors    int64         // failed dials
+	LastConnectError error         // the last dial error, nil if none yet
+
+	Closed map[CloseReason]int64 // connections closed, by reason
+}
+
+// Stats returns a consistent snapshot of the pool.
+func (p *Pool[T]) Stats() Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := Stats{
+		MaxSize: p.cfg.MaxSize, Size: p.total, Idle: len(p.idle), InUse: p.inUse,
+		Dialing: p.dialing, Waiting: p.queue.len,
+		Acquires: p.acquires.Load(), Waits: p.stats.waits, WaitTime: p.stats.waitTime,
+		Timeouts: p.stats.timeouts, Canceled: p.stats.canceled, QueueFull: p.stats.queueFull,
+		Created: p.stats.created, ConnectErrors: p.stats.connectErrors,
+		LastConnectError: p.lastConnErr,
+		Closed:           make(map[CloseReason]int64, numCloseReasons),
+	}
+	for r, n := range p.stats.closed {
+		s.Closed[CloseReason(r)] = n
+	}
+	return s
+}
