@@ -71,6 +71,12 @@ type Config struct {
 	MaintenanceInterval time.Duration
 }
 
+// Validate returns an error naming the first invalid field of c, or nil.
+func (c Config) Validate() error {
+	_, err := c.normalize()
+	return err
+}
+
 // normalize returns c with defaults applied, or an error naming the first
 // invalid field.
 func (c Config) normalize() (Config, error) {

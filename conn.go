@@ -1,0 +1,391 @@
+package sqlpool
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+
+	"github.com/sqlpool/sqlpool/pool"
+)
+
+// physConn is a physical connection of the wrapped driver, with its optional
+// interfaces looked up once.
+type physConn struct {
+	driver.Conn
+	pinger        driver.Pinger
+	execer        driver.ExecerContext
+	legacyExecer  driver.Execer //lint:ignore SA1019 database/sql falls back to it
+	queryer       driver.QueryerContext
+	legacyQueryer driver.Queryer //lint:ignore SA1019 database/sql falls back to it
+	preparer      driver.ConnPrepareContext
+	beginner      driver.ConnBeginTx
+	checker       driver.NamedValueChecker
+	resetter      driver.SessionResetter
+	validator     driver.Validator
+
+	// stmts are the statements prepared during the current borrowing, by
+	// SQL text; owned by the borrower, closed when the borrowing ends.
+	stmts map[string]driver.Stmt
+}
+
+func newPhysConn(c driver.Conn) *physConn {
+	pc := &physConn{Conn: c}
+	pc.pinger, _ = c.(driver.Pinger)
+	pc.execer, _ = c.(driver.ExecerContext)
+	pc.legacyExecer, _ = c.(driver.Execer)
+	pc.queryer, _ = c.(driver.QueryerContext)
+	pc.legacyQueryer, _ = c.(driver.Queryer)
+	pc.preparer, _ = c.(driver.ConnPrepareContext)
+	pc.beginner, _ = c.(driver.ConnBeginTx)
+	pc.checker, _ = c.(driver.NamedValueChecker)
+	pc.resetter, _ = c.(driver.SessionResetter)
+	pc.validator, _ = c.(driver.Validator)
+	return pc
+}
+
+// prepare returns the physical statement for query, preparing it as
+// database/sql would (ctxDriverPrepare) when this borrowing has none yet.
+func (pc *physConn) prepare(ctx context.Context, query string) (driver.Stmt, error) {
+	if s, ok := pc.stmts[query]; ok {
+		return s, nil
+	}
+	var s driver.Stmt
+	var err error
+	if pc.preparer != nil {
+		s, err = pc.preparer.PrepareContext(ctx, query)
+	} else if s, err = pc.Prepare(query); err == nil {
+		select {
+		default:
+		case <-ctx.Done():
+			s.Close()
+			return nil, ctx.Err()
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if pc.stmts == nil {
+		pc.stmts = make(map[string]driver.Stmt)
+	}
+	pc.stmts[query] = s
+	return s, nil
+}
+
+func (pc *physConn) closeStmts() {
+	for _, s := range pc.stmts {
+		s.Close()
+	}
+	clear(pc.stmts)
+}
+
+// conn is the logical handle database/sql holds. It borrows a physical
+// connection from the pool on the first operation of each borrowing, with
+// that operation's context, and gives it back when database/sql takes the
+// handle back (IsValid) or closes it. database/sql serialises all calls on a
+// handle, so its fields need no lock.
+type conn struct {
+	c        *Connector
+	pc       *pool.Conn[*physConn] // bound physical connection; nil between borrowings
+	part     *partitionStats       // counters of the last partition served
+	partName string                // its name
+	tx       bool                  // a transaction is open on pc
+	bad      bool                  // pc returned driver.ErrBadConn
+}
+
+var (
+	_ driver.Conn               = (*conn)(nil)
+	_ driver.Pinger             = (*conn)(nil)
+	_ driver.ExecerContext      = (*conn)(nil)
+	_ driver.QueryerContext     = (*conn)(nil)
+	_ driver.ConnPrepareContext = (*conn)(nil)
+	_ driver.ConnBeginTx        = (*conn)(nil)
+	_ driver.NamedValueChecker  = (*conn)(nil)
+	_ driver.SessionResetter    = (*conn)(nil)
+	_ driver.Validator          = (*conn)(nil)
+)
+
+// bind returns the bound physical connection, borrowing one routed by ctx when
+// there is none. An acquisition error is never driver.ErrBadConn.
+func (h *conn) bind(ctx context.Context) (*physConn, error) {
+	if h.pc != nil {
+		return h.pc.Value(), nil
+	}
+	t := tagsFrom(ctx)
+	pc, err := h.c.pool.Acquire(ctx, t.priority)
+	if err != nil {
+		return nil, acquireError(err)
+	}
+	h.pc = pc
+	if h.part == nil || h.partName != t.partition {
+		h.part, h.partName = h.c.partition(t.partition), t.partition
+	}
+	h.part.acquires.Add(1)
+	return pc.Value(), nil
+}
+
+// check notes a driver.ErrBadConn from the physical connection and returns
+// err unchanged (database/sql compares some errors by identity).
+func (h *conn) check(err error) error {
+	if err != nil && errors.Is(err, driver.ErrBadConn) {
+		h.bad = true
+	}
+	return err
+}
+
+// release ends the borrowing: the physical connection goes back to the pool,
+// or is closed when it is broken or left inside a transaction.
+func (h *conn) release() {
+	pc := h.pc
+	if pc == nil {
+		return
+	}
+	h.pc = nil
+	v := pc.Value()
+	v.closeStmts()
+	switch {
+	case h.bad || (v.validator != nil && !v.validator.IsValid()):
+		pc.Destroy(pool.CloseErrors)
+	case h.tx:
+		pc.Destroy(pool.CloseEvicted)
+	default:
+		pc.Release()
+	}
+	h.bad, h.tx = false, false
+}
+
+// IsValid is called by database/sql each time it takes the handle back: the
+// borrowing ends and the physical connection returns to the pool. The handle
+// stays valid until the Connector closes.
+func (h *conn) IsValid() bool {
+	h.release()
+	return !h.c.closed.Load()
+}
+
+// ResetSession is called by database/sql before it reuses the handle. It
+// acquires nothing: the next operation does, with its own context.
+func (h *conn) ResetSession(context.Context) error {
+	if h.c.closed.Load() {
+		return driver.ErrBadConn
+	}
+	return nil
+}
+
+// Close ends any borrowing. database/sql calls it when it discards the handle.
+func (h *conn) Close() error {
+	h.release()
+	return nil
+}
+
+// Raw returns the physical connection bound to the handle, or nil between
+// borrowings. See the package function Raw.
+func (h *conn) Raw() driver.Conn {
+	if h.pc == nil {
+		return nil
+	}
+	return h.pc.Value().Conn
+}
+
+// Raw returns the wrapped driver's connection under driverConn, the value
+// (*sql.Conn).Raw passes to its function, borrowing one routed by ctx if the
+// handle has none yet. The connection stays bound until the *sql.Conn is
+// closed. Use it for driver-specific calls, such as pgx's CopyFrom:
+//
+//	err := conn.Raw(func(dc any) error {
+//		raw, err := sqlpool.Raw(ctx, dc)
+//		if err != nil {
+//			return err
+//		}
+//		pgxConn := raw.(*stdlib.Conn).Conn()
+//		...
+//	})
+func Raw(ctx context.Context, driverConn any) (driver.Conn, error) {
+	h, ok := driverConn.(*conn)
+	if !ok {
+		return nil, errors.New("sqlpool: Raw: not a sqlpool connection")
+	}
+	pc, err := h.bind(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return pc.Conn, nil
+}
+
+// Ping checks the physical connection; with a driver that has no Pinger it
+// only borrows one, as database/sql does.
+func (h *conn) Ping(ctx context.Context) error {
+	pc, err := h.bind(ctx)
+	if err != nil {
+		return err
+	}
+	if pc.pinger == nil {
+		return nil
+	}
+	return h.check(pc.pinger.Ping(ctx))
+}
+
+// ExecContext runs query on the physical connection, as database/sql would
+// (ctxDriverExec), or returns driver.ErrSkip so that database/sql prepares it.
+func (h *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	pc, err := h.bind(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if pc.execer != nil {
+		r, err := pc.execer.ExecContext(ctx, query, args)
+		return r, h.check(err)
+	}
+	if pc.legacyExecer == nil {
+		return nil, driver.ErrSkip
+	}
+	dargs, err := namedValueToValue(args)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	default:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	r, err := pc.legacyExecer.Exec(query, dargs)
+	return r, h.check(err)
+}
+
+// QueryContext runs query on the physical connection, as database/sql would
+// (ctxDriverQuery), or returns driver.ErrSkip so that database/sql prepares
+// it. The rows are the driver's own.
+func (h *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	pc, err := h.bind(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if pc.queryer != nil {
+		r, err := pc.queryer.QueryContext(ctx, query, args)
+		return r, h.check(err)
+	}
+	if pc.legacyQueryer == nil {
+		return nil, driver.ErrSkip
+	}
+	dargs, err := namedValueToValue(args)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	default:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	r, err := pc.legacyQueryer.Query(query, dargs)
+	return r, h.check(err)
+}
+
+// Prepare prepares query without a context.
+func (h *conn) Prepare(query string) (driver.Stmt, error) {
+	return h.PrepareContext(context.Background(), query)
+}
+
+// PrepareContext prepares query on the physical connection, so that errors
+// surface here as with the bare driver, and returns a statement that runs on
+// whichever physical connection the handle has bound when it executes.
+func (h *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	pc, err := h.bind(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ps, err := pc.prepare(ctx, query)
+	if err != nil {
+		return nil, h.check(err)
+	}
+	s := &stmt{h: h, query: query, numInput: ps.NumInput(), proto: ps}
+	if _, ok := ps.(driver.ColumnConverter); ok { //lint:ignore SA1019 passed through
+		return ccStmt{s}, nil
+	}
+	return s, nil
+}
+
+// Begin starts a transaction without a context.
+func (h *conn) Begin() (driver.Tx, error) {
+	return h.BeginTx(context.Background(), driver.TxOptions{})
+}
+
+// BeginTx starts a transaction on the physical connection, which stays bound
+// until it ends. With a driver lacking ConnBeginTx it does what database/sql
+// does (ctxDriverBegin).
+func (h *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	pc, err := h.bind(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var t driver.Tx
+	if pc.beginner != nil {
+		t, err = pc.beginner.BeginTx(ctx, opts)
+	} else {
+		if opts.Isolation != driver.IsolationLevel(0) {
+			return nil, errors.New("sql: driver does not support non-default isolation level")
+		}
+		if opts.ReadOnly {
+			return nil, errors.New("sql: driver does not support read-only transactions")
+		}
+		t, err = pc.Begin() //lint:ignore SA1019 database/sql falls back to it
+		if err == nil && ctx.Done() != nil {
+			select {
+			default:
+			case <-ctx.Done():
+				t.Rollback()
+				return nil, ctx.Err()
+			}
+		}
+	}
+	if err != nil {
+		return nil, h.check(err)
+	}
+	h.tx = true
+	return &tx{h: h, tx: t}, nil
+}
+
+// CheckNamedValue is the driver's NamedValueChecker, or driver.ErrSkip (the
+// same outcome as none) when it has none. Between borrowings it asks a
+// connection made earlier: drivers' checkers depend on the driver, not on the
+// connection's state.
+func (h *conn) CheckNamedValue(nv *driver.NamedValue) error {
+	var checker driver.NamedValueChecker
+	if h.pc != nil {
+		checker = h.pc.Value().checker
+	} else if p := h.c.checker.Load(); p != nil {
+		checker = *p
+	}
+	if checker == nil {
+		return driver.ErrSkip
+	}
+	return checker.CheckNamedValue(nv)
+}
+
+// namedValueToValue is database/sql's conversion for drivers without context
+// methods.
+func namedValueToValue(named []driver.NamedValue) ([]driver.Value, error) {
+	args := make([]driver.Value, len(named))
+	for n, param := range named {
+		if len(param.Name) > 0 {
+			return nil, errors.New("sql: driver does not support the use of Named Parameters")
+		}
+		args[n] = param.Value
+	}
+	return args, nil
+}
+
+// tx ends the handle's transaction state with the driver's transaction.
+type tx struct {
+	h  *conn
+	tx driver.Tx
+}
+
+func (t *tx) Commit() error {
+	err := t.tx.Commit()
+	t.h.tx = false
+	return t.h.check(err)
+}
+
+func (t *tx) Rollback() error {
+	err := t.tx.Rollback()
+	t.h.tx = false
+	return t.h.check(err)
+}

@@ -1,0 +1,285 @@
+package sqlpool
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/sqlpool/sqlpool/pool"
+)
+
+// Connector is a driver.Connector that pools the physical connections of
+// another driver. Hand it to OpenDB (or sql.OpenDB); database/sql then holds
+// only light logical handles, and every physical connection, limit, queue and
+// age is the Connector's. It is safe for concurrent use.
+type Connector struct {
+	base   driver.Connector
+	driver driver.Driver // what Driver returns
+	cfg    Config        // the caller's Config, copied
+	pool   *pool.Pool[*physConn]
+
+	closed   atomic.Bool
+	closeErr error     // the base connector's Close error
+	once     sync.Once // Close
+
+	// probed is set once a physical connection has been made, so checker
+	// holds the driver's NamedValueChecker (or nil when it has none).
+	probed  atomic.Bool
+	checker atomic.Pointer[driver.NamedValueChecker]
+
+	partMu     sync.RWMutex
+	partitions map[string]*partitionStats // guarded by partMu
+}
+
+// partitionStats are one partition's counters.
+type partitionStats struct {
+	acquires atomic.Int64 // successful acquisitions
+}
+
+var (
+	_ driver.Connector = (*Connector)(nil)
+	_ io.Closer        = (*Connector)(nil)
+)
+
+// NewConnector returns a Connector for dsn over driver d. It uses d's
+// OpenConnector when d implements driver.DriverContext, so a malformed DSN is
+// reported here with the driver's own error. It dials nothing: connections
+// are made when first needed (and InitialSize in the background).
+func NewConnector(d driver.Driver, dsn string, cfg Config) (*Connector, error) {
+	if d == nil {
+		return nil, errors.New("sqlpool: NewConnector: driver is nil")
+	}
+	if isSQLiteMemory(d, dsn) && !(cfg.MaxSize == 1 && cfg.MaxLifetime < 0 && cfg.IdleTimeout < 0) {
+		return nil, fmt.Errorf("sqlpool: DSN %q is an in-memory SQLite database, one per connection, which recycling would silently empty: "+
+			"use a file, or mode=memory&cache=shared, or set MaxSize 1, MaxLifetime -1 and IdleTimeout -1", dsn)
+	}
+	var base driver.Connector = dsnConnector{dsn: dsn, d: d}
+	if dc, ok := d.(driver.DriverContext); ok {
+		var err error
+		if base, err = dc.OpenConnector(dsn); err != nil {
+			return nil, err
+		}
+	}
+	return newConnector(base, d, cfg)
+}
+
+// Wrap returns a Connector over an existing connector, such as
+// mysql.NewConnector, pq.NewConnector or pgx's stdlib.GetConnector. Close
+// closes base too when it implements io.Closer.
+func Wrap(base driver.Connector, cfg Config) (*Connector, error) {
+	if base == nil {
+		return nil, errors.New("sqlpool: Wrap: connector is nil")
+	}
+	return newConnector(base, base.Driver(), cfg)
+}
+
+func newConnector(base driver.Connector, d driver.Driver, cfg Config) (*Connector, error) {
+	pcfg, err := cfg.poolConfig()
+	if err != nil {
+		return nil, err
+	}
+	c := &Connector{
+		base:       base,
+		driver:     &wrapDriver{d: d, cfg: cfg},
+		cfg:        cfg,
+		partitions: make(map[string]*partitionStats),
+	}
+	c.pool, err = pool.New[*physConn](factory{c}, pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("sqlpool: invalid Config: %w", err)
+	}
+	return c, nil
+}
+
+// isSQLiteMemory reports whether dsn names a private in-memory SQLite
+// database (one per connection).
+func isSQLiteMemory(d driver.Driver, dsn string) bool {
+	if !strings.Contains(strings.ToLower(fmt.Sprintf("%T", d)), "sqlite") {
+		return false
+	}
+	private := !strings.Contains(dsn, "cache=shared")
+	return private && (strings.Contains(dsn, ":memory:") || strings.Contains(dsn, "mode=memory"))
+}
+
+// Connect returns a logical handle. It binds no physical connection: the
+// handle borrows one, routed by the operation's context, on its first
+// operation, because database/sql may call Connect with a context other than
+// the caller's. The very first Connect dials one connection, to learn how the
+// driver checks arguments.
+func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
+	if c.closed.Load() {
+		return nil, ErrClosed
+	}
+	if !c.probed.Load() {
+		pc, err := c.pool.Acquire(ctx, tagsFrom(ctx).priority)
+		if err != nil {
+			return nil, acquireError(err)
+		}
+		pc.Release()
+	}
+	return &conn{c: c}, nil
+}
+
+// Driver returns a driver that opens Connectors like this one (with the
+// same Config) for other DSNs.
+func (c *Connector) Driver() driver.Driver { return c.driver }
+
+// Close closes every idle physical connection now and each borrowed one when
+// it is released, fails waiting and later operations with ErrClosed, stops
+// the background work, and closes the wrapped connector when it is an
+// io.Closer. database/sql calls it from DB.Close. It is idempotent.
+func (c *Connector) Close() error {
+	c.once.Do(func() {
+		c.closed.Store(true)
+		c.pool.Close()
+		if cl, ok := c.base.(io.Closer); ok {
+			c.closeErr = cl.Close()
+		}
+	})
+	return c.closeErr
+}
+
+// Stats is a snapshot of a Connector's pool. database/sql's own DB.Stats
+// count logical handles under sqlpool and say little: use these.
+type Stats struct {
+	pool.Stats
+	// Partitions holds per-partition counters, by partition name.
+	Partitions map[string]PartitionStats
+}
+
+// PartitionStats are one partition's counters.
+type PartitionStats struct {
+	Acquires int64 // successful acquisitions
+}
+
+// Stats returns a snapshot of the pool.
+func (c *Connector) Stats() Stats {
+	s := Stats{Stats: c.pool.Stats(), Partitions: make(map[string]PartitionStats)}
+	c.partMu.RLock()
+	defer c.partMu.RUnlock()
+	for name, p := range c.partitions {
+		s.Partitions[name] = PartitionStats{Acquires: p.acquires.Load()}
+	}
+	return s
+}
+
+// partition returns the counters of the named partition, creating them.
+func (c *Connector) partition(name string) *partitionStats {
+	c.partMu.RLock()
+	p := c.partitions[name]
+	c.partMu.RUnlock()
+	if p != nil {
+		return p
+	}
+	c.partMu.Lock()
+	defer c.partMu.Unlock()
+	if p = c.partitions[name]; p == nil {
+		p = new(partitionStats)
+		c.partitions[name] = p
+	}
+	return p
+}
+
+// acquireError turns a pool error into the error an operation returns. An
+// acquisition that failed must not be retried by database/sql as a bad
+// connection (that would multiply the caller's wait), so ErrBadConn is hidden.
+func acquireError(err error) error {
+	if errors.Is(err, driver.ErrBadConn) {
+		return errors.New(err.Error())
+	}
+	return err
+}
+
+// OpenDB returns sql.OpenDB(c) with the database/sql settings that suit a
+// wrapped pool: no cap on open handles (waiting must happen in sqlpool, where
+// the caller's context is known), no lifetime (sqlpool ages the physical
+// connections), and enough idle handles that database/sql reuses them instead
+// of making a new one per operation. A handle holds no physical connection
+// while idle, so this costs a few hundred bytes each.
+func OpenDB(c *Connector) *sql.DB {
+	db := sql.OpenDB(c)
+	db.SetMaxOpenConns(0)
+	db.SetMaxIdleConns(4 * c.pool.Config().MaxSize)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	return db
+}
+
+// Register makes a driver named name that wraps d with cfg, so that
+// sql.Open(name, dsn) returns a *sql.DB pooled by sqlpool, for tools that take
+// only a driver name. Each sql.Open gets its own Connector. database/sql's
+// defaults then apply (two idle handles), so prefer NewConnector and OpenDB
+// where you can. Like sql.Register, it panics if called twice with one name.
+func Register(name string, d driver.Driver, cfg Config) {
+	sql.Register(name, &wrapDriver{d: d, cfg: cfg})
+}
+
+// wrapDriver is the driver.Driver of Register and of Connector.Driver.
+type wrapDriver struct {
+	d   driver.Driver
+	cfg Config
+}
+
+var _ driver.DriverContext = (*wrapDriver)(nil)
+
+// OpenConnector returns a new Connector for dsn.
+func (w *wrapDriver) OpenConnector(dsn string) (driver.Connector, error) {
+	return NewConnector(w.d, dsn, w.cfg)
+}
+
+// Open opens an unpooled connection of the wrapped driver. database/sql never
+// calls it, since the driver has OpenConnector.
+func (w *wrapDriver) Open(dsn string) (driver.Conn, error) { return w.d.Open(dsn) }
+
+// dsnConnector adapts a driver without DriverContext.
+type dsnConnector struct {
+	dsn string
+	d   driver.Driver
+}
+
+func (t dsnConnector) Connect(context.Context) (driver.Conn, error) { return t.d.Open(t.dsn) }
+func (t dsnConnector) Driver() driver.Driver                        { return t.d }
+
+// factory makes the pool's physical connections with the base connector.
+type factory struct{ c *Connector }
+
+func (f factory) Create(ctx context.Context) (*physConn, error) {
+	dc, err := f.c.base.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pc := newPhysConn(dc)
+	if !f.c.probed.Load() {
+		f.c.checker.Store(&pc.checker)
+		f.c.probed.Store(true)
+	}
+	return pc, nil
+}
+
+func (factory) Reset(ctx context.Context, pc *physConn) error {
+	if pc.resetter != nil {
+		return pc.resetter.ResetSession(ctx)
+	}
+	return nil
+}
+
+func (factory) Validate(ctx context.Context, pc *physConn) error {
+	if pc.validator != nil && !pc.validator.IsValid() {
+		return driver.ErrBadConn
+	}
+	if pc.pinger != nil {
+		return pc.pinger.Ping(ctx)
+	}
+	return nil
+}
+
+func (factory) Close(pc *physConn) error {
+	pc.closeStmts()
+	return pc.Close()
+}
