@@ -8,8 +8,9 @@ import (
 // maintain is the pool's one background goroutine: it dials InitialSize
 // connections, then on every MaintenanceInterval tick (or trigger) closes
 // expired idle connections, checks suspect ones and refills to MinSize.
-func (p *Pool[T]) maintain(ctx context.Context) {
-	defer p.maintenance.Done()
+func (p *Pool[T]) maintain() {
+	defer p.background.Done()
+	ctx := p.ctx
 	p.fill(ctx, p.cfg.InitialSize)
 	t := time.NewTicker(p.cfg.MaintenanceInterval)
 	defer t.Stop()
@@ -86,7 +87,7 @@ func (p *Pool[T]) fill(ctx context.Context, target int) {
 		}
 		p.reserveDialLocked()
 		p.mu.Unlock()
-		c, err := p.create(ctx, time.Time{})
+		c, err := p.create(ctx)
 		if err != nil {
 			return
 		}

@@ -78,9 +78,12 @@ type Pool[T any] struct {
 
 	waiters sync.Pool // of *waiter[T]
 
-	stop        context.CancelFunc // called by Close: maintenance exits
-	trigger     chan struct{}      // buffered 1: run maintenance now
-	maintenance sync.WaitGroup
+	// ctx lives as long as the pool: maintenance and dials run under it, and
+	// Close cancels it with stop, then waits for them on background.
+	ctx        context.Context
+	stop       context.CancelFunc
+	background sync.WaitGroup
+	trigger    chan struct{} // buffered 1: run maintenance now
 
 	mu sync.Mutex
 	// guarded by mu:
@@ -146,10 +149,9 @@ func New[T any](f Factory[T], cfg Config) (*Pool[T], error) {
 	if cfg.ConnectRate > 0 {
 		p.limiter = rate.NewLimiter(rate.Limit(cfg.ConnectRate), cfg.MaxConcurrentConnects)
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	p.stop = stop
-	p.maintenance.Add(1)
-	go p.maintain(ctx)
+	p.ctx, p.stop = context.WithCancel(context.Background())
+	p.background.Add(1)
+	go p.maintain()
 	return p, nil
 }
 
@@ -410,30 +412,89 @@ func (e *TimeoutError) Unwrap() []error {
 }
 
 // dial creates a connection in a slot reserved by the caller (counted in total
-// and dialing) and returns it in use.
+// and dialing) and returns it in use. The dial runs on its own goroutine with
+// the caller's values but the pool's cancellation: if the caller gives up
+// first, the dial goes on and its connection goes to the next waiter or the
+// idle stack, so impatient callers cannot starve the pool of connections.
 func (p *Pool[T]) dial(ctx context.Context, deadline time.Time) (*Conn[T], error) {
-	c, err := p.create(ctx, deadline)
-	if err == nil {
-		p.acquires.Add(1)
-		return c, nil
+	d := &pendingDial[T]{done: make(chan struct{})}
+	p.background.Add(1)
+	go func() {
+		defer p.background.Done()
+		c, err := p.create(valuesContext{Context: p.ctx, values: ctx})
+		if !d.finish(c, err) && c != nil {
+			p.put(c) // the caller gave up
+		}
+	}()
+	var timeout <-chan time.Time
+	if !deadline.IsZero() {
+		t := time.NewTimer(time.Until(deadline))
+		defer t.Stop()
+		timeout = t.C
 	}
-	if ctxErr := ctx.Err(); ctxErr != nil {
-		return nil, p.ctxError(ctxErr)
+	var cause error
+	select {
+	case <-d.done:
+	case <-ctx.Done():
+		cause = ctx.Err()
+	case <-timeout:
+		cause = errTimedOut
 	}
-	if !deadline.IsZero() && !time.Now().Before(deadline) {
-		return nil, p.ctxError(errTimedOut)
+	if cause != nil && d.abandon() {
+		return nil, p.ctxError(cause)
 	}
-	return nil, err
+	<-d.done
+	if d.err != nil {
+		return nil, d.err
+	}
+	p.acquires.Add(1)
+	return d.c, nil
 }
 
-// create dials in a reserved slot. On success the connection is in use; on
-// failure the slot is freed for a waiter.
-func (p *Pool[T]) create(ctx context.Context, deadline time.Time) (*Conn[T], error) {
-	dctx, cancel := context.WithTimeout(ctx, p.cfg.ConnectTimeout)
-	if !deadline.IsZero() {
-		cancel()
-		dctx, cancel = context.WithDeadline(ctx, deadline)
+// pendingDial is a dial that its caller may abandon.
+type pendingDial[T any] struct {
+	done chan struct{} // closed by finish when the caller still wants the result
+
+	mu        sync.Mutex
+	abandoned bool // guarded by mu
+	finished  bool // guarded by mu
+	c         *Conn[T]
+	err       error
+}
+
+// finish hands the result to the caller and reports whether it was taken.
+func (d *pendingDial[T]) finish(c *Conn[T], err error) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.abandoned {
+		return false
 	}
+	d.finished, d.c, d.err = true, c, err
+	close(d.done)
+	return true
+}
+
+// abandon gives up on the dial unless it has finished; it reports whether it did.
+func (d *pendingDial[T]) abandon() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.abandoned = !d.finished
+	return d.abandoned
+}
+
+// valuesContext has the values of one context and the deadline and
+// cancellation of another.
+type valuesContext struct {
+	context.Context
+	values context.Context
+}
+
+func (c valuesContext) Value(key any) any { return c.values.Value(key) }
+
+// create dials in a reserved slot, bounded by ConnectTimeout. On success the
+// connection is in use; on failure the slot is freed for a waiter.
+func (p *Pool[T]) create(ctx context.Context) (*Conn[T], error) {
+	dctx, cancel := context.WithTimeout(ctx, p.cfg.ConnectTimeout)
 	var v T
 	var err error
 	if p.limiter != nil {
@@ -561,7 +622,7 @@ func (p *Pool[T]) Close() {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		p.maintenance.Wait()
+		p.background.Wait()
 		return
 	}
 	p.closed = true
@@ -575,7 +636,7 @@ func (p *Pool[T]) Close() {
 	}
 	p.mu.Unlock()
 	p.stop()
-	p.maintenance.Wait()
+	p.background.Wait()
 	for _, c := range idle {
 		p.f.Close(c.value)
 	}

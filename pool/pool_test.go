@@ -585,3 +585,45 @@ func TestAcquireAndReleaseOfAnIdleConnectionAllocateNothing(t *testing.T) {
 		t.Errorf("acquire+release allocates %v times, want 0", allocs)
 	}
 }
+
+func BenchmarkAcquireRelease(b *testing.B) {
+	p, err := pool.New[*fakeConn](&factory{}, pool.Config{MaxSize: 4})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			c, err := p.Acquire(ctx, pool.PriorityNormal)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			c.Release()
+		}
+	})
+}
+
+func TestADialOutlivesItsImpatientCaller(t *testing.T) {
+	f := &factory{dialGate: make(chan struct{})}
+	p := newPool(t, f, pool.Config{MaxSize: 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() {
+		_, err := p.Acquire(ctx, pool.PriorityNormal)
+		done <- err
+	}()
+	waitFor(t, "the dial", func() bool { return f.dialing.Load() == 1 })
+	cancel()
+	if err := <-done; err != context.Canceled {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	close(f.dialGate) // the dial completes after its caller left
+	waitFor(t, "the connection to become idle", func() bool { return p.Stats().Idle == 1 })
+	mustAcquire(t, p).Release()
+	if s := p.Stats(); s.Created != 1 {
+		t.Errorf("created %d, want 1: the abandoned dial's connection was not kept", s.Created)
+	}
+}
