@@ -1,0 +1,154 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// tenantAcquisitions parses the tenant table of a summary: tenant name →
+// ACQUISITIONS column.
+func tenantAcquisitions(t *testing.T, summary string) map[string]int64 {
+	t.Helper()
+	col := -1
+	acq := make(map[string]int64)
+	for _, line := range strings.Split(summary, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			col = -1
+			continue
+		}
+		if f[0] == "TENANT" {
+			for i, h := range f {
+				if h == "ACQUISITIONS" {
+					col = i
+				}
+			}
+			continue
+		}
+		if col < 0 || len(f) <= col {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.ReplaceAll(f[col], ",", ""), 10, 64)
+		if err != nil {
+			t.Fatalf("bad ACQUISITIONS %q in line %q", f[col], line)
+		}
+		acq[f[0]] = n
+	}
+	if len(acq) == 0 {
+		t.Fatalf("no tenant table in the summary:\n%s", summary)
+	}
+	return acq
+}
+
+func TestDemoSQLite(t *testing.T) {
+	defer goleak.VerifyNone(t)
+
+	var out, progress bytes.Buffer
+	cfg := demoConfig{
+		Driver:   "sqlite",
+		Duration: time.Second,
+		Tenants:  3,
+		Workers:  6,
+		MaxSize:  3,
+		// Exercise the progress bar too: its goroutine must be gone at the end.
+		Progress:    &progress,
+		Interactive: true,
+	}
+	if err := runDemo(context.Background(), &out, cfg); err != nil {
+		t.Fatalf("runDemo: %v\n%s", err, out.String())
+	}
+	summary := out.String()
+	t.Logf("summary:\n%s", summary)
+
+	acq := tenantAcquisitions(t, summary)
+	for i := range cfg.Tenants {
+		name := tenantName(i)
+		if !strings.Contains(summary, name) {
+			t.Errorf("summary does not mention tenant %q", name)
+		}
+		if acq[name] <= 0 {
+			t.Errorf("tenant %q: %d acquisitions, want > 0", name, acq[name])
+		}
+	}
+	if acq["total"] <= 0 {
+		t.Errorf("total acquisitions %d, want > 0", acq["total"])
+	}
+	for _, want := range []string{"connections created", "connections closed", "pool_closed", "waits", "LAT-P99"} {
+		if !strings.Contains(summary, want) {
+			t.Errorf("summary lacks %q", want)
+		}
+	}
+	if !strings.Contains(progress.String(), "ops/s") {
+		t.Errorf("progress output lacks ops/s: %q", progress.String())
+	}
+}
+
+func TestDemoInterrupted(t *testing.T) {
+	defer goleak.VerifyNone(t)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(300*time.Millisecond, cancel)
+	var out bytes.Buffer
+	start := time.Now()
+	err := runDemo(ctx, &out, demoConfig{Driver: "sqlite", Duration: time.Minute, Tenants: 2, Workers: 4, MaxSize: 2})
+	if err != nil {
+		t.Fatalf("runDemo: %v", err)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("interrupted demo took %v", d)
+	}
+	if !strings.Contains(out.String(), "interrupted after") {
+		t.Errorf("summary does not say it was interrupted:\n%s", out.String())
+	}
+}
+
+func TestDemoBadConfig(t *testing.T) {
+	defer goleak.VerifyNone(t)
+
+	for _, cfg := range []demoConfig{
+		{Driver: "oracle", Duration: time.Second, Tenants: 1, Workers: 1, MaxSize: 1},
+		{Driver: "postgres", Duration: time.Second, Tenants: 1, Workers: 1, MaxSize: 1}, // no DSN
+		{Driver: "sqlite", Duration: 0, Tenants: 1, Workers: 1, MaxSize: 1},
+		{Driver: "sqlite", Duration: time.Second, Tenants: 0, Workers: 1, MaxSize: 1},
+	} {
+		var ue usageError
+		if err := runDemo(context.Background(), io.Discard, cfg); !errors.As(err, &ue) {
+			t.Errorf("%+v: got %v, want a usage error", cfg, err)
+		}
+	}
+	// A private in-memory SQLite database is refused by NewConnector.
+	err := runDemo(context.Background(), io.Discard,
+		demoConfig{Driver: "sqlite", DSN: ":memory:", Duration: time.Second, Tenants: 1, Workers: 1, MaxSize: 1})
+	if err == nil || !strings.Contains(err.Error(), "in-memory") {
+		t.Errorf("in-memory DSN: got %v", err)
+	}
+}
+
+func TestDispatch(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		out  string // expected in stdout+stderr
+	}{
+		{nil, 2, "Usage:"},
+		{[]string{"help"}, 0, "demo"},
+		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
+		{[]string{"demo", "-driver", "oracle"}, 2, `unknown -driver "oracle"`},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := run(tc.args, &stdout, &stderr); code != tc.code {
+			t.Errorf("run(%q) = %d, want %d", tc.args, code, tc.code)
+		}
+		if got := stdout.String() + stderr.String(); !strings.Contains(got, tc.out) {
+			t.Errorf("run(%q) printed %q, want it to contain %q", tc.args, got, tc.out)
+		}
+	}
+}
