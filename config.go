@@ -92,17 +92,22 @@ type Config struct {
 	MaintenanceInterval time.Duration
 
 	// StatementCacheSize is the number of prepared statements each physical
-	// connection keeps. Default 0: no cache.
+	// connection keeps, least recently used evicted first. Default 64;
+	// negative: no cache (as CacheOff).
 	StatementCacheSize int
+	// StatementCacheMaxTotal caps the cached statements of all connections
+	// together, under server limits such as MySQL's max_prepared_stmt_count.
+	// Default 1024.
+	StatementCacheMaxTotal int
 	// StatementCacheMode says which statements use the cache. Default
-	// CacheDefault.
+	// CacheDefault: sqlpool chooses per driver (see the README).
 	StatementCacheMode CacheMode
 }
 
 // poolConfig validates c and returns the pool's part of it.
 func (c Config) poolConfig() (pool.Config, error) {
-	if c.StatementCacheSize < 0 {
-		return pool.Config{}, fmt.Errorf("sqlpool: invalid Config: StatementCacheSize is %d, must not be negative", c.StatementCacheSize)
+	if c.StatementCacheMaxTotal < 0 {
+		return pool.Config{}, fmt.Errorf("sqlpool: invalid Config: StatementCacheMaxTotal is %d, must not be negative", c.StatementCacheMaxTotal)
 	}
 	if c.StatementCacheMode > CacheAll {
 		return pool.Config{}, fmt.Errorf("sqlpool: invalid Config: StatementCacheMode is %v", c.StatementCacheMode)

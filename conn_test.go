@@ -374,7 +374,7 @@ func TestInvalidConfigNamesTheField(t *testing.T) {
 		{sqlpool.Config{MinSize: 3, MaxSize: 2}, "MinSize"},
 		{sqlpool.Config{InitialSize: 11}, "InitialSize"},
 		{sqlpool.Config{MaxWaitQueue: -1}, "MaxWaitQueue"},
-		{sqlpool.Config{StatementCacheSize: -1}, "StatementCacheSize"},
+		{sqlpool.Config{StatementCacheMaxTotal: -1}, "StatementCacheMaxTotal"},
 		{sqlpool.Config{StatementCacheMode: 9}, "StatementCacheMode"},
 		{sqlpool.Config{ConnectTimeout: -time.Second}, "ConnectTimeout"},
 	} {
