@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
+	"strings"
+	"sync/atomic"
 
 	"github.com/sqlpool/sqlpool/pool"
 )
@@ -23,13 +25,14 @@ type physConn struct {
 	resetter      driver.SessionResetter
 	validator     driver.Validator
 
-	// stmts are the statements prepared during the current borrowing, by
-	// SQL text; owned by the borrower, closed when the borrowing ends.
-	stmts map[string]driver.Stmt
+	id       int64         // for Stats
+	cache    stmtCache     // owned by the borrower
+	total    *atomic.Int64 // statements cached by the whole pool
+	maxTotal int64         // cap on *total
 }
 
-func newPhysConn(c driver.Conn) *physConn {
-	pc := &physConn{Conn: c}
+func newPhysConn(c driver.Conn, id int64) *physConn {
+	pc := &physConn{Conn: c, id: id}
 	pc.pinger, _ = c.(driver.Pinger)
 	pc.execer, _ = c.(driver.ExecerContext)
 	pc.legacyExecer, _ = c.(driver.Execer)
@@ -41,41 +44,6 @@ func newPhysConn(c driver.Conn) *physConn {
 	pc.resetter, _ = c.(driver.SessionResetter)
 	pc.validator, _ = c.(driver.Validator)
 	return pc
-}
-
-// prepare returns the physical statement for query, preparing it as
-// database/sql would (ctxDriverPrepare) when this borrowing has none yet.
-func (pc *physConn) prepare(ctx context.Context, query string) (driver.Stmt, error) {
-	if s, ok := pc.stmts[query]; ok {
-		return s, nil
-	}
-	var s driver.Stmt
-	var err error
-	if pc.preparer != nil {
-		s, err = pc.preparer.PrepareContext(ctx, query)
-	} else if s, err = pc.Prepare(query); err == nil {
-		select {
-		default:
-		case <-ctx.Done():
-			s.Close()
-			return nil, ctx.Err()
-		}
-	}
-	if err != nil {
-		return nil, err
-	}
-	if pc.stmts == nil {
-		pc.stmts = make(map[string]driver.Stmt)
-	}
-	pc.stmts[query] = s
-	return s, nil
-}
-
-func (pc *physConn) closeStmts() {
-	for _, s := range pc.stmts {
-		s.Close()
-	}
-	clear(pc.stmts)
 }
 
 // conn is the logical handle database/sql holds. It borrows a physical
@@ -141,7 +109,7 @@ func (h *conn) release() {
 	}
 	h.pc = nil
 	v := pc.Value()
-	v.closeStmts()
+	v.cache.endBorrowing()
 	switch {
 	case h.bad || (v.validator != nil && !v.validator.IsValid()):
 		pc.Destroy(pool.CloseErrors)
@@ -226,6 +194,17 @@ func (h *conn) Ping(ctx context.Context) error {
 // ExecContext runs query on the physical connection, as database/sql would
 // (ctxDriverExec), or returns driver.ErrSkip so that database/sql prepares it.
 func (h *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if h.implicit(query, args) {
+		r, err := runStmt(ctx, h, query, true, func(si driver.Stmt) (driver.Result, error) {
+			if n := si.NumInput(); n >= 0 && n != len(args) {
+				return nil, errArgCount
+			}
+			return stmtExec(ctx, si, args)
+		})
+		if err != errArgCount {
+			return r, err
+		}
+	}
 	pc, err := h.bind(ctx)
 	if err != nil {
 		return nil, err
@@ -254,6 +233,17 @@ func (h *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 // (ctxDriverQuery), or returns driver.ErrSkip so that database/sql prepares
 // it. The rows are the driver's own.
 func (h *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	if h.implicit(query, args) {
+		r, err := runStmt(ctx, h, query, true, func(si driver.Stmt) (driver.Rows, error) {
+			if n := si.NumInput(); n >= 0 && n != len(args) {
+				return nil, errArgCount
+			}
+			return stmtQuery(ctx, si, args)
+		})
+		if err != errArgCount {
+			return r, err
+		}
+	}
 	pc, err := h.bind(ctx)
 	if err != nil {
 		return nil, err
@@ -278,6 +268,18 @@ func (h *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 	return r, h.check(err)
 }
 
+// implicit reports whether a query or exec on the connection runs through the
+// statement cache: in CacheAll mode, with arguments, and one statement only
+// (a driver's prepare may silently drop what follows the first, as SQLite's
+// does). A statement whose placeholders do not match the arguments falls back
+// to the driver's own path (errArgCount), so errors are the driver's.
+func (h *conn) implicit(query string, args []driver.NamedValue) bool {
+	return h.c.mode == CacheAll && len(args) > 0 && !strings.Contains(strings.TrimRight(query, "; \t\r\n"), ";")
+}
+
+// errArgCount makes an implicit statement fall back to the driver's path.
+var errArgCount = errors.New("sqlpool: argument count differs from the statement's")
+
 // Prepare prepares query without a context.
 func (h *conn) Prepare(query string) (driver.Stmt, error) {
 	return h.PrepareContext(context.Background(), query)
@@ -291,7 +293,7 @@ func (h *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, e
 	if err != nil {
 		return nil, err
 	}
-	ps, err := pc.prepare(ctx, query)
+	ps, err := pc.stmt(ctx, query, true)
 	if err != nil {
 		return nil, h.check(err)
 	}

@@ -1,12 +1,14 @@
 package sqlpool
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -35,6 +37,15 @@ type Connector struct {
 
 	partMu     sync.RWMutex
 	partitions map[string]*partitionStats // guarded by partMu
+
+	mode          CacheMode    // resolved: never CacheDefault
+	cacheSize     int          // statements per connection; 0: none
+	cacheMaxTotal int64        // statements in all connections
+	cachedTotal   atomic.Int64 // statements cached in all connections
+	nextID        atomic.Int64 // physical connection IDs
+	connMu        sync.Mutex
+	live          map[*physConn]struct{} // guarded by connMu
+	closedCache   CacheStats             // guarded by connMu: counters of closed connections
 }
 
 // partitionStats are one partition's counters.
@@ -85,10 +96,26 @@ func newConnector(base driver.Connector, d driver.Driver, cfg Config) (*Connecto
 		return nil, err
 	}
 	c := &Connector{
-		base:       base,
-		driver:     &wrapDriver{d: d, cfg: cfg},
-		cfg:        cfg,
-		partitions: make(map[string]*partitionStats),
+		base:          base,
+		driver:        &wrapDriver{d: d, cfg: cfg},
+		cfg:           cfg,
+		partitions:    make(map[string]*partitionStats),
+		mode:          cfg.StatementCacheMode,
+		cacheSize:     cfg.StatementCacheSize,
+		cacheMaxTotal: int64(cfg.StatementCacheMaxTotal),
+		live:          make(map[*physConn]struct{}),
+	}
+	if c.mode == CacheDefault {
+		c.mode = cacheModeFor(d)
+	}
+	if c.cacheSize == 0 {
+		c.cacheSize = defaultStatementCacheSize
+	}
+	if c.cacheSize < 0 || c.mode == CacheOff {
+		c.cacheSize = 0
+	}
+	if c.cacheMaxTotal == 0 {
+		c.cacheMaxTotal = defaultStatementCacheMaxTotal
 	}
 	c.pool, err = pool.New[*physConn](factory{c}, pcfg)
 	if err != nil {
@@ -151,6 +178,19 @@ type Stats struct {
 	pool.Stats
 	// Partitions holds per-partition counters, by partition name.
 	Partitions map[string]PartitionStats
+	// StatementCacheMode is the cache mode in force (never CacheDefault).
+	StatementCacheMode CacheMode
+	// StatementCache totals the statement caches of every connection, open
+	// or closed.
+	StatementCache CacheStats
+	// Connections lists the open physical connections.
+	Connections []ConnStats
+}
+
+// ConnStats describe one physical connection.
+type ConnStats struct {
+	ID             int64 // unique within the Connector, in order of creation
+	StatementCache CacheStats
 }
 
 // PartitionStats are one partition's counters.
@@ -160,7 +200,16 @@ type PartitionStats struct {
 
 // Stats returns a snapshot of the pool.
 func (c *Connector) Stats() Stats {
-	s := Stats{Stats: c.pool.Stats(), Partitions: make(map[string]PartitionStats)}
+	s := Stats{Stats: c.pool.Stats(), Partitions: make(map[string]PartitionStats), StatementCacheMode: c.mode}
+	c.connMu.Lock()
+	s.StatementCache = c.closedCache
+	for pc := range c.live {
+		cs := ConnStats{ID: pc.id, StatementCache: pc.cache.stats()}
+		s.StatementCache.add(cs.StatementCache)
+		s.Connections = append(s.Connections, cs)
+	}
+	c.connMu.Unlock()
+	slices.SortFunc(s.Connections, func(a, b ConnStats) int { return cmp.Compare(a.ID, b.ID) })
 	c.partMu.RLock()
 	defer c.partMu.RUnlock()
 	for name, p := range c.partitions {
@@ -254,11 +303,17 @@ func (f factory) Create(ctx context.Context) (*physConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	pc := newPhysConn(dc)
-	if !f.c.probed.Load() {
-		f.c.checker.Store(&pc.checker)
-		f.c.probed.Store(true)
+	c := f.c
+	pc := newPhysConn(dc, c.nextID.Add(1))
+	pc.cache.max = c.cacheSize
+	pc.total, pc.maxTotal = &c.cachedTotal, c.cacheMaxTotal
+	if !c.probed.Load() {
+		c.checker.Store(&pc.checker)
+		c.probed.Store(true)
 	}
+	c.connMu.Lock()
+	c.live[pc] = struct{}{}
+	c.connMu.Unlock()
 	return pc, nil
 }
 
@@ -279,7 +334,12 @@ func (factory) Validate(ctx context.Context, pc *physConn) error {
 	return nil
 }
 
-func (factory) Close(pc *physConn) error {
-	pc.closeStmts()
+func (f factory) Close(pc *physConn) error {
+	pc.closeAllStmts()
+	c := f.c
+	c.connMu.Lock()
+	delete(c.live, pc)
+	c.closedCache.add(pc.cache.stats())
+	c.connMu.Unlock()
 	return pc.Close()
 }

@@ -25,21 +25,12 @@ var (
 	_ driver.NamedValueChecker = (*stmt)(nil)
 )
 
-// Close does nothing: physical statements close when their borrowing ends.
+// Close does nothing: the physical statements belong to the connections'
+// caches, or close when their borrowing ends.
 func (s *stmt) Close() error { return nil }
 
 // NumInput returns the driver's count of placeholders.
 func (s *stmt) NumInput() int { return s.numInput }
-
-// physical returns the physical statement for the current borrowing.
-func (s *stmt) physical(ctx context.Context) (driver.Stmt, error) {
-	pc, err := s.h.bind(ctx)
-	if err != nil {
-		return nil, err
-	}
-	ps, err := pc.prepare(ctx, s.query)
-	return ps, s.h.check(err)
-}
 
 // Exec runs the statement without a context.
 func (s *stmt) Exec(args []driver.Value) (driver.Result, error) {
@@ -51,39 +42,26 @@ func (s *stmt) Query(args []driver.Value) (driver.Rows, error) {
 	return s.QueryContext(context.Background(), valueToNamedValue(args))
 }
 
-// ExecContext runs the statement as database/sql would (ctxDriverStmtExec):
-// the driver's StmtExecContext, or else its Exec, never driver.ErrSkip.
+// ExecContext runs the physical statement of the bound connection.
 func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
-	ps, err := s.physical(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if se, ok := ps.(driver.StmtExecContext); ok {
-		r, err := se.ExecContext(ctx, args)
-		return r, s.h.check(err)
-	}
-	dargs, err := namedValueToValue(args)
-	if err != nil {
-		return nil, err
-	}
-	select {
-	default:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	r, err := ps.Exec(dargs) //lint:ignore SA1019 database/sql falls back to it
-	return r, s.h.check(err)
+	return runStmt(ctx, s.h, s.query, true, func(si driver.Stmt) (driver.Result, error) {
+		return stmtExec(ctx, si, args)
+	})
 }
 
-// QueryContext runs the statement as database/sql would (ctxDriverStmtQuery).
+// QueryContext runs the physical statement of the bound connection.
 func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
-	ps, err := s.physical(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if sq, ok := ps.(driver.StmtQueryContext); ok {
-		r, err := sq.QueryContext(ctx, args)
-		return r, s.h.check(err)
+	return runStmt(ctx, s.h, s.query, true, func(si driver.Stmt) (driver.Rows, error) {
+		return stmtQuery(ctx, si, args)
+	})
+}
+
+// stmtExec runs a driver statement as database/sql would
+// (ctxDriverStmtExec): its StmtExecContext, or else its Exec, never
+// driver.ErrSkip.
+func stmtExec(ctx context.Context, si driver.Stmt, args []driver.NamedValue) (driver.Result, error) {
+	if se, ok := si.(driver.StmtExecContext); ok {
+		return se.ExecContext(ctx, args)
 	}
 	dargs, err := namedValueToValue(args)
 	if err != nil {
@@ -94,8 +72,25 @@ func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driv
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	r, err := ps.Query(dargs) //lint:ignore SA1019 database/sql falls back to it
-	return r, s.h.check(err)
+	return si.Exec(dargs) //lint:ignore SA1019 database/sql falls back to it
+}
+
+// stmtQuery runs a driver statement as database/sql would
+// (ctxDriverStmtQuery).
+func stmtQuery(ctx context.Context, si driver.Stmt, args []driver.NamedValue) (driver.Rows, error) {
+	if sq, ok := si.(driver.StmtQueryContext); ok {
+		return sq.QueryContext(ctx, args)
+	}
+	dargs, err := namedValueToValue(args)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	default:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return si.Query(dargs) //lint:ignore SA1019 database/sql falls back to it
 }
 
 // CheckNamedValue uses the driver statement's checker, else its connection's,
