@@ -102,12 +102,26 @@ type Config struct {
 	// StatementCacheMode says which statements use the cache. Default
 	// CacheDefault: sqlpool chooses per driver (see the README).
 	StatementCacheMode CacheMode
+
+	// Hooks are called on connection events, for monitoring. Default none.
+	Hooks Hooks
+	// LeakThreshold reports a borrowing (an open Rows, Tx or *sql.Conn)
+	// held longer than this, once, to Hooks.OnLeak, Stats and the leak
+	// counter. Default 0: off.
+	LeakThreshold time.Duration
+	// LeakStacks captures the stack of every acquisition, so that a leak
+	// report says where the connection was taken. It costs an allocation
+	// and a stack walk per borrowing. Default false.
+	LeakStacks bool
 }
 
 // poolConfig validates c and returns the pool's part of it.
 func (c Config) poolConfig() (pool.Config, error) {
 	if c.StatementCacheMaxTotal < 0 {
 		return pool.Config{}, fmt.Errorf("sqlpool: invalid Config: StatementCacheMaxTotal is %d, must not be negative", c.StatementCacheMaxTotal)
+	}
+	if c.LeakThreshold < 0 {
+		return pool.Config{}, fmt.Errorf("sqlpool: invalid Config: LeakThreshold is %v, must not be negative", c.LeakThreshold)
 	}
 	if c.StatementCacheMode > CacheAll {
 		return pool.Config{}, fmt.Errorf("sqlpool: invalid Config: StatementCacheMode is %v", c.StatementCacheMode)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/sqlpool/sqlpool/pool"
 )
@@ -26,6 +27,7 @@ type physConn struct {
 	validator     driver.Validator
 
 	id       int64         // for Stats
+	borrow   borrowInfo    // for the leak detector
 	cache    stmtCache     // owned by the borrower
 	total    *atomic.Int64 // statements cached by the whole pool
 	maxTotal int64         // cap on *total
@@ -57,6 +59,7 @@ type conn struct {
 	part     *partitionStats       // counters of the last partition served
 	partName string                // its name
 	tx       bool                  // a transaction is open on pc
+	boundAt  time.Time             // when pc was bound, if the Connector is timed
 	bad      bool                  // pc returned driver.ErrBadConn
 }
 
@@ -79,11 +82,29 @@ func (h *conn) bind(ctx context.Context) (*physConn, error) {
 		return h.pc.Value(), nil
 	}
 	t := tagsFrom(ctx)
+	timed := h.c.timed
+	var t0 time.Time
+	if timed {
+		t0 = time.Now()
+	}
 	pc, err := h.c.pool.Acquire(ctx, t.priority)
+	if f := h.c.cfg.Hooks.OnAcquire; f != nil {
+		e := AcquireEvent{Partition: t.partition, Wait: time.Since(t0), Err: err}
+		if pc != nil {
+			e.ConnID = pc.Value().id
+		}
+		f(e)
+	}
 	if err != nil {
 		return nil, acquireError(err)
 	}
 	h.pc = pc
+	if timed {
+		h.boundAt = time.Now()
+	}
+	if h.c.cfg.LeakThreshold > 0 {
+		h.c.trackBorrow(pc.Value(), &t.partition)
+	}
 	if h.part == nil || h.partName != t.partition {
 		h.part, h.partName = h.c.partition(t.partition), t.partition
 	}
@@ -109,7 +130,11 @@ func (h *conn) release() {
 	}
 	h.pc = nil
 	v := pc.Value()
+	if f := h.c.cfg.Hooks.OnRelease; f != nil {
+		f(ReleaseEvent{Partition: h.partName, ConnID: v.id, Hold: time.Since(h.boundAt)})
+	}
 	v.cache.endBorrowing()
+	v.borrow.since.Store(0)
 	switch {
 	case h.bad || (v.validator != nil && !v.validator.IsValid()):
 		pc.Destroy(pool.CloseErrors)
@@ -178,24 +203,70 @@ func Raw(ctx context.Context, driverConn any) (driver.Conn, error) {
 	return pc.Conn, nil
 }
 
+// Operation names, for hooks.
+const (
+	opQuery    = "query"
+	opExec     = "exec"
+	opPrepare  = "prepare"
+	opBegin    = "begin"
+	opCommit   = "commit"
+	opRollback = "rollback"
+	opPing     = "ping"
+)
+
+// start begins an operation: it binds a physical connection and calls the
+// OnQueryStart hook. The returned time is set only when OnQueryEnd needs it.
+func (h *conn) start(ctx context.Context, op, query string) (*physConn, time.Time, error) {
+	pc, err := h.bind(ctx)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	if h.c.cfg.LeakThreshold > 0 {
+		pc.borrow.lastQuery.Store(op == opQuery)
+	}
+	return pc, h.queryStart(pc, op, query), nil
+}
+
+func (h *conn) queryStart(pc *physConn, op, query string) time.Time {
+	hk := &h.c.cfg.Hooks
+	if hk.OnQueryStart != nil {
+		hk.OnQueryStart(QueryEvent{Partition: h.partName, ConnID: pc.id, Op: op, Query: query})
+	}
+	if hk.OnQueryEnd != nil {
+		return time.Now()
+	}
+	return time.Time{}
+}
+
+// end finishes an operation: it calls the OnQueryEnd hook and notes a
+// driver.ErrBadConn. It returns err unchanged (database/sql compares some
+// errors by identity).
+func (h *conn) end(op, query string, t0 time.Time, err error) error {
+	if f := h.c.cfg.Hooks.OnQueryEnd; f != nil && h.pc != nil {
+		f(QueryEvent{Partition: h.partName, ConnID: h.pc.Value().id, Op: op, Query: query, Duration: time.Since(t0), Err: err})
+	}
+	return h.check(err)
+}
+
 // Ping checks the physical connection; with a driver that has no Pinger it
 // only borrows one, as database/sql does.
 func (h *conn) Ping(ctx context.Context) error {
-	pc, err := h.bind(ctx)
+	pc, t0, err := h.start(ctx, opPing, "")
 	if err != nil {
 		return err
 	}
-	if pc.pinger == nil {
-		return nil
+	if pc.pinger != nil {
+		err = pc.pinger.Ping(ctx)
 	}
-	return h.check(pc.pinger.Ping(ctx))
+	return h.end(opPing, "", t0, err)
 }
 
-// ExecContext runs query on the physical connection, as database/sql would
-// (ctxDriverExec), or returns driver.ErrSkip so that database/sql prepares it.
+// ExecContext runs query through the statement cache (CacheAll), or on the
+// physical connection as database/sql would (ctxDriverExec), or returns
+// driver.ErrSkip so that database/sql prepares it.
 func (h *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
 	if h.implicit(query, args) {
-		r, err := runStmt(ctx, h, query, true, func(si driver.Stmt) (driver.Result, error) {
+		r, err := runStmt(ctx, h, opExec, query, func(si driver.Stmt) (driver.Result, error) {
 			if n := si.NumInput(); n >= 0 && n != len(args) {
 				return nil, errArgCount
 			}
@@ -205,13 +276,17 @@ func (h *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 			return r, err
 		}
 	}
-	pc, err := h.bind(ctx)
+	pc, t0, err := h.start(ctx, opExec, query)
 	if err != nil {
 		return nil, err
 	}
+	r, err := pc.exec(ctx, query, args)
+	return r, h.end(opExec, query, t0, err)
+}
+
+func (pc *physConn) exec(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
 	if pc.execer != nil {
-		r, err := pc.execer.ExecContext(ctx, query, args)
-		return r, h.check(err)
+		return pc.execer.ExecContext(ctx, query, args)
 	}
 	if pc.legacyExecer == nil {
 		return nil, driver.ErrSkip
@@ -225,16 +300,16 @@ func (h *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	r, err := pc.legacyExecer.Exec(query, dargs)
-	return r, h.check(err)
+	return pc.legacyExecer.Exec(query, dargs)
 }
 
-// QueryContext runs query on the physical connection, as database/sql would
-// (ctxDriverQuery), or returns driver.ErrSkip so that database/sql prepares
-// it. The rows are the driver's own.
+// QueryContext runs query through the statement cache (CacheAll), or on the
+// physical connection as database/sql would (ctxDriverQuery), or returns
+// driver.ErrSkip so that database/sql prepares it. The rows are the driver's
+// own.
 func (h *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	if h.implicit(query, args) {
-		r, err := runStmt(ctx, h, query, true, func(si driver.Stmt) (driver.Rows, error) {
+		r, err := runStmt(ctx, h, opQuery, query, func(si driver.Stmt) (driver.Rows, error) {
 			if n := si.NumInput(); n >= 0 && n != len(args) {
 				return nil, errArgCount
 			}
@@ -244,13 +319,17 @@ func (h *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 			return r, err
 		}
 	}
-	pc, err := h.bind(ctx)
+	pc, t0, err := h.start(ctx, opQuery, query)
 	if err != nil {
 		return nil, err
 	}
+	r, err := pc.query(ctx, query, args)
+	return r, h.end(opQuery, query, t0, err)
+}
+
+func (pc *physConn) query(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	if pc.queryer != nil {
-		r, err := pc.queryer.QueryContext(ctx, query, args)
-		return r, h.check(err)
+		return pc.queryer.QueryContext(ctx, query, args)
 	}
 	if pc.legacyQueryer == nil {
 		return nil, driver.ErrSkip
@@ -264,8 +343,7 @@ func (h *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	r, err := pc.legacyQueryer.Query(query, dargs)
-	return r, h.check(err)
+	return pc.legacyQueryer.Query(query, dargs)
 }
 
 // implicit reports whether a query or exec on the connection runs through the
@@ -285,17 +363,18 @@ func (h *conn) Prepare(query string) (driver.Stmt, error) {
 	return h.PrepareContext(context.Background(), query)
 }
 
-// PrepareContext prepares query on the physical connection, so that errors
-// surface here as with the bare driver, and returns a statement that runs on
-// whichever physical connection the handle has bound when it executes.
+// PrepareContext prepares query on the physical connection (or finds it in
+// its cache), so that errors surface here as with the bare driver, and
+// returns a statement that runs on whichever physical connection the handle
+// has bound when it executes.
 func (h *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
-	pc, err := h.bind(ctx)
+	pc, t0, err := h.start(ctx, opPrepare, query)
 	if err != nil {
 		return nil, err
 	}
 	ps, err := pc.stmt(ctx, query, true)
-	if err != nil {
-		return nil, h.check(err)
+	if err = h.end(opPrepare, query, t0, err); err != nil {
+		return nil, err
 	}
 	s := &stmt{h: h, query: query, numInput: ps.NumInput(), proto: ps}
 	if _, ok := ps.(driver.ColumnConverter); ok { //lint:ignore SA1019 passed through
@@ -310,38 +389,41 @@ func (h *conn) Begin() (driver.Tx, error) {
 }
 
 // BeginTx starts a transaction on the physical connection, which stays bound
-// until it ends. With a driver lacking ConnBeginTx it does what database/sql
-// does (ctxDriverBegin).
+// until it ends.
 func (h *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	pc, err := h.bind(ctx)
+	pc, t0, err := h.start(ctx, opBegin, "")
 	if err != nil {
 		return nil, err
 	}
-	var t driver.Tx
-	if pc.beginner != nil {
-		t, err = pc.beginner.BeginTx(ctx, opts)
-	} else {
-		if opts.Isolation != driver.IsolationLevel(0) {
-			return nil, errors.New("sql: driver does not support non-default isolation level")
-		}
-		if opts.ReadOnly {
-			return nil, errors.New("sql: driver does not support read-only transactions")
-		}
-		t, err = pc.Begin() //lint:ignore SA1019 database/sql falls back to it
-		if err == nil && ctx.Done() != nil {
-			select {
-			default:
-			case <-ctx.Done():
-				t.Rollback()
-				return nil, ctx.Err()
-			}
-		}
+	t, err := pc.begin(ctx, opts)
+	if err = h.end(opBegin, "", t0, err); err != nil {
+		return nil, err
 	}
-	if err != nil {
-		return nil, h.check(err)
-	}
-	h.tx = true
+	h.setTx(true)
 	return &tx{h: h, tx: t}, nil
+}
+
+// begin starts a transaction as database/sql would (ctxDriverBegin).
+func (pc *physConn) begin(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	if pc.beginner != nil {
+		return pc.beginner.BeginTx(ctx, opts)
+	}
+	if opts.Isolation != driver.IsolationLevel(0) {
+		return nil, errors.New("sql: driver does not support non-default isolation level")
+	}
+	if opts.ReadOnly {
+		return nil, errors.New("sql: driver does not support read-only transactions")
+	}
+	t, err := pc.Begin() //lint:ignore SA1019 database/sql falls back to it
+	if err == nil && ctx.Done() != nil {
+		select {
+		default:
+		case <-ctx.Done():
+			t.Rollback()
+			return nil, ctx.Err()
+		}
+	}
+	return t, err
 }
 
 // CheckNamedValue is the driver's NamedValueChecker, or driver.ErrSkip (the
@@ -374,6 +456,14 @@ func namedValueToValue(named []driver.NamedValue) ([]driver.Value, error) {
 	return args, nil
 }
 
+// setTx records whether a transaction is open on the bound connection.
+func (h *conn) setTx(open bool) {
+	h.tx = open
+	if h.c.cfg.LeakThreshold > 0 {
+		h.pc.Value().borrow.inTx.Store(open)
+	}
+}
+
 // tx ends the handle's transaction state with the driver's transaction.
 type tx struct {
 	h  *conn
@@ -381,13 +471,15 @@ type tx struct {
 }
 
 func (t *tx) Commit() error {
+	t0 := t.h.queryStart(t.h.pc.Value(), opCommit, "")
 	err := t.tx.Commit()
-	t.h.tx = false
-	return t.h.check(err)
+	t.h.setTx(false)
+	return t.h.end(opCommit, "", t0, err)
 }
 
 func (t *tx) Rollback() error {
+	t0 := t.h.queryStart(t.h.pc.Value(), opRollback, "")
 	err := t.tx.Rollback()
-	t.h.tx = false
-	return t.h.check(err)
+	t.h.setTx(false)
+	return t.h.end(opRollback, "", t0, err)
 }

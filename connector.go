@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/sqlpool/sqlpool/pool"
 )
@@ -46,6 +47,12 @@ type Connector struct {
 	connMu        sync.Mutex
 	live          map[*physConn]struct{} // guarded by connMu
 	closedCache   CacheStats             // guarded by connMu: counters of closed connections
+
+	timed bool // hooks need acquisition and hold times
+
+	stop          chan struct{}  // closed by Close: the leak detector exits
+	bg            sync.WaitGroup // the leak detector
+	leaksDetected atomic.Int64   // borrowings reported held past LeakThreshold
 }
 
 // partitionStats are one partition's counters.
@@ -104,10 +111,12 @@ func newConnector(base driver.Connector, d driver.Driver, cfg Config) (*Connecto
 		cacheSize:     cfg.StatementCacheSize,
 		cacheMaxTotal: int64(cfg.StatementCacheMaxTotal),
 		live:          make(map[*physConn]struct{}),
+		stop:          make(chan struct{}),
 	}
 	if c.mode == CacheDefault {
 		c.mode = cacheModeFor(d)
 	}
+	c.timed = cfg.Hooks.OnAcquire != nil || cfg.Hooks.OnRelease != nil
 	if c.cacheSize == 0 {
 		c.cacheSize = defaultStatementCacheSize
 	}
@@ -120,6 +129,10 @@ func newConnector(base driver.Connector, d driver.Driver, cfg Config) (*Connecto
 	c.pool, err = pool.New[*physConn](factory{c}, pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("sqlpool: invalid Config: %w", err)
+	}
+	if cfg.LeakThreshold > 0 {
+		c.bg.Add(1)
+		go c.watchLeaks()
 	}
 	return c, nil
 }
@@ -164,6 +177,8 @@ func (c *Connector) Driver() driver.Driver { return c.driver }
 func (c *Connector) Close() error {
 	c.once.Do(func() {
 		c.closed.Store(true)
+		close(c.stop)
+		c.bg.Wait()
 		c.pool.Close()
 		if cl, ok := c.base.(io.Closer); ok {
 			c.closeErr = cl.Close()
@@ -185,6 +200,10 @@ type Stats struct {
 	StatementCache CacheStats
 	// Connections lists the open physical connections.
 	Connections []ConnStats
+	// LeaksDetected counts borrowings reported held past LeakThreshold.
+	LeaksDetected int64
+	// Leaks lists the borrowings held past LeakThreshold now.
+	Leaks []Leak
 }
 
 // ConnStats describe one physical connection.
@@ -200,7 +219,13 @@ type PartitionStats struct {
 
 // Stats returns a snapshot of the pool.
 func (c *Connector) Stats() Stats {
-	s := Stats{Stats: c.pool.Stats(), Partitions: make(map[string]PartitionStats), StatementCacheMode: c.mode}
+	s := Stats{
+		Stats:              c.pool.Stats(),
+		Partitions:         make(map[string]PartitionStats),
+		StatementCacheMode: c.mode,
+		LeaksDetected:      c.leaksDetected.Load(),
+		Leaks:              c.leaks(time.Now(), false),
+	}
 	c.connMu.Lock()
 	s.StatementCache = c.closedCache
 	for pc := range c.live {
@@ -299,12 +324,22 @@ func (t dsnConnector) Driver() driver.Driver                        { return t.d
 type factory struct{ c *Connector }
 
 func (f factory) Create(ctx context.Context) (*physConn, error) {
-	dc, err := f.c.base.Connect(ctx)
+	c := f.c
+	var t0 time.Time
+	if c.cfg.Hooks.OnConnect != nil {
+		t0 = time.Now()
+	}
+	dc, err := c.base.Connect(ctx)
 	if err != nil {
+		if f := c.cfg.Hooks.OnConnect; f != nil {
+			f(ConnectEvent{Duration: time.Since(t0), Err: err})
+		}
 		return nil, err
 	}
-	c := f.c
 	pc := newPhysConn(dc, c.nextID.Add(1))
+	if f := c.cfg.Hooks.OnConnect; f != nil {
+		f(ConnectEvent{ConnID: pc.id, Duration: time.Since(t0)})
+	}
 	pc.cache.max = c.cacheSize
 	pc.total, pc.maxTotal = &c.cachedTotal, c.cacheMaxTotal
 	if !c.probed.Load() {

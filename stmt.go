@@ -44,14 +44,14 @@ func (s *stmt) Query(args []driver.Value) (driver.Rows, error) {
 
 // ExecContext runs the physical statement of the bound connection.
 func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
-	return runStmt(ctx, s.h, s.query, true, func(si driver.Stmt) (driver.Result, error) {
+	return runStmt(ctx, s.h, opExec, s.query, func(si driver.Stmt) (driver.Result, error) {
 		return stmtExec(ctx, si, args)
 	})
 }
 
 // QueryContext runs the physical statement of the bound connection.
 func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
-	return runStmt(ctx, s.h, s.query, true, func(si driver.Stmt) (driver.Rows, error) {
+	return runStmt(ctx, s.h, opQuery, s.query, func(si driver.Stmt) (driver.Rows, error) {
 		return stmtQuery(ctx, si, args)
 	})
 }

@@ -257,32 +257,34 @@ func planInvalidated(err error) bool {
 	return strings.Contains(err.Error(), "Error 1615")
 }
 
-// runStmt runs fn with query's physical statement. When the server has
-// invalidated a cached plan, the entry is dropped and, outside a transaction,
-// the statement is prepared again and fn retried once; inside one, the error
-// is returned (the transaction is aborted anyway). No other error is retried.
-func runStmt[R any](ctx context.Context, h *conn, query string, cache bool, fn func(driver.Stmt) (R, error)) (R, error) {
+// runStmt runs fn with query's physical statement, within the hooks of
+// operation op. When the server has invalidated a cached plan, the entry is
+// dropped and, outside a transaction, the statement is prepared again and fn
+// retried once; inside one, the error is returned (the transaction is
+// aborted anyway). No other error is retried.
+func runStmt[R any](ctx context.Context, h *conn, op, query string, fn func(driver.Stmt) (R, error)) (R, error) {
 	var zero R
-	pc, err := h.bind(ctx)
+	pc, t0, err := h.start(ctx, op, query)
 	if err != nil {
 		return zero, err
 	}
-	si, err := pc.stmt(ctx, query, cache)
+	si, err := pc.stmt(ctx, query, true)
 	if err != nil {
-		return zero, h.check(err)
+		return zero, h.end(op, query, t0, err)
 	}
 	r, err := fn(si)
 	if err != nil && planInvalidated(err) {
 		pc.invalidate(query)
-		if h.tx {
-			return zero, h.check(err)
+		if !h.tx {
+			if si, err = pc.stmt(ctx, query, true); err == nil {
+				r, err = fn(si)
+			}
 		}
-		if si, err = pc.stmt(ctx, query, cache); err != nil {
-			return zero, h.check(err)
-		}
-		r, err = fn(si)
 	}
-	return r, h.check(err)
+	if err == errArgCount {
+		return r, err // not run: the caller takes the driver's path
+	}
+	return r, h.end(op, query, t0, err)
 }
 
 // cacheModeFor picks the statement cache mode for a driver: off for pgx,
