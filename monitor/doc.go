@@ -1,0 +1,15 @@
+// Package monitor records a connection pool's statistics and serves them:
+// as a consistent Snapshot, as JSON, CSV and Prometheus text, as a
+// prometheus.Collector, and as a management HTTP API with a live dashboard.
+//
+// It knows nothing of SQL or of the pool it watches. The pool's owner feeds
+// a Recorder on its hot path (one *PartitionRecorder per partition, looked
+// up once and kept), and gives NewHandler and NewCollector a func that
+// returns a Report: the Recorder's Snapshot, the pool's own state
+// (PoolState), and the leaks it currently sees. Actions that change the pool
+// (resize, suspend, drain, evict, reset) are funcs the owner supplies in
+// Actions; the handler only authenticates and parses them.
+//
+// Units: durations are time.Duration in Go and seconds (a JSON number, a
+// Prometheus _seconds metric) on the wire.
+package monitor

@@ -1,0 +1,575 @@
+package monitor
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Errors an Actions func may wrap to choose the HTTP status of its failure;
+// any other error is a 500.
+var (
+	ErrNotFound = errors.New("sqlpool: not found")       // 404: no such partition
+	ErrInvalid  = errors.New("sqlpool: invalid request") // 400: the request makes no sense for this pool
+)
+
+// Actions change the pool; the handler serves each as a POST, authenticated
+// by HandlerConfig.Token. A nil func answers 501 Not Implemented. The
+// context is the request's.
+type Actions struct {
+	// Resize sets the pool's MaxSize (at least 1). POST /api/resize
+	// {"max_size": n}.
+	Resize func(ctx context.Context, maxSize int) error
+	// Suspend stops lending connections from a partition, or from the whole
+	// pool when partition is empty: acquisitions wait (and time out) until
+	// Resume. POST /api/suspend {"partition": "name"}.
+	Suspend func(ctx context.Context, partition string) error
+	// Resume undoes Suspend. POST /api/resume {"partition": "name"}.
+	Resume func(ctx context.Context, partition string) error
+	// Drain closes a partition's connections: its idle ones now, its
+	// borrowed ones as they are released. POST /api/drain
+	// {"partition": "name"}; the partition is required.
+	Drain func(ctx context.Context, partition string) error
+	// EvictIdle closes the idle connections of a partition, or of the whole
+	// pool when partition is empty, and returns how many it closed.
+	// POST /api/evict {"partition": "name"}.
+	EvictIdle func(ctx context.Context, partition string) (int, error)
+	// ResetStats zeroes the statistics (typically Recorder.Reset).
+	// POST /api/reset.
+	ResetStats func(ctx context.Context) error
+}
+
+// HandlerConfig configures NewHandler.
+type HandlerConfig struct {
+	// Report returns the pool's current Report; it is called once per
+	// request (and per dashboard refresh, one a second per open page).
+	// Required.
+	Report func() Report
+	// Actions are the POST actions; nil funcs are not supported.
+	Actions Actions
+	// Token is the bearer token that POST actions require, compared in
+	// constant time. Empty: the API is read-only and every POST is refused
+	// with 403.
+	Token string
+}
+
+// The dashboard page's files.
+//
+//go:embed dashboard
+var dashboardFS embed.FS
+
+// NewHandler returns the management API and dashboard. Paths, all JSON
+// unless said:
+//
+//	GET  /                 the dashboard (HTML), refreshing itself from /api/dashboard
+//	GET  /api/config       PoolState.Config
+//	GET  /api/stats        the whole Report, with its Efficiency
+//	GET  /api/size         size, limits and utilization
+//	GET  /api/queue        waiting acquisitions, per partition, and wait statistics
+//	GET  /api/partitions   each partition's pool state and metrics
+//	GET  /api/leaks        current leaks and the count detected
+//	GET  /api/dashboard    the Dashboard the page shows
+//	GET  /metrics          Prometheus metrics (NewCollector), text format
+//	GET  /api/export       ?format=json (default), csv or prometheus, as a download
+//	POST /api/resize, /api/suspend, /api/resume, /api/drain, /api/evict, /api/reset
+//	                       the Actions, with Authorization: Bearer <Token>
+//
+// Reads need no token: mount the handler behind your own authentication
+// where the statistics are sensitive. Mount it at a path with a trailing
+// slash (http.StripPrefix("/debug/sqlpool", h) on "/debug/sqlpool/"): the
+// page uses relative URLs. Errors are {"error": "..."} with a 4xx or 5xx
+// status: 404 for an unknown path, 405 for a wrong method, 400 for bad
+// input, 401 for a missing or wrong token, 403 when no token is configured,
+// 501 for an action the pool does not support.
+//
+// NewHandler panics if cfg.Report is nil.
+func NewHandler(cfg HandlerConfig) http.Handler {
+	if cfg.Report == nil {
+		panic("monitor: NewHandler: HandlerConfig.Report is nil")
+	}
+	h := &handler{report: cfg.Report, actions: cfg.Actions}
+	if cfg.Token != "" {
+		h.token = sha256.Sum256([]byte(cfg.Token))
+		h.hasToken = true
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(NewCollector(cfg.Report))
+	h.metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+
+	get := func(f http.HandlerFunc) route { return route{method: http.MethodGet, serve: f} }
+	post := func(f http.HandlerFunc) route { return route{method: http.MethodPost, serve: f} }
+	h.routes = map[string]route{
+		"/":                 get(staticFile("dashboard/index.html", "text/html; charset=utf-8")),
+		"/assets/app.js":    get(staticFile("dashboard/app.js", "text/javascript; charset=utf-8")),
+		"/assets/style.css": get(staticFile("dashboard/style.css", "text/css; charset=utf-8")),
+		"/api/config":       get(h.config),
+		"/api/stats":        get(h.stats),
+		"/api/size":         get(h.size),
+		"/api/queue":        get(h.queue),
+		"/api/partitions":   get(h.partitions),
+		"/api/leaks":        get(h.leaks),
+		"/api/dashboard":    get(h.dashboard),
+		"/metrics":          get(h.metrics.ServeHTTP),
+		"/api/export":       get(h.export),
+		"/api/resize":       post(h.resize),
+		"/api/suspend":      post(h.partitionAction(cfg.Actions.Suspend, false)),
+		"/api/resume":       post(h.partitionAction(cfg.Actions.Resume, false)),
+		"/api/drain":        post(h.partitionAction(cfg.Actions.Drain, true)),
+		"/api/evict":        post(h.evict),
+		"/api/reset":        post(h.reset),
+	}
+	return h
+}
+
+type handler struct {
+	report   func() Report
+	actions  Actions
+	token    [32]byte // SHA-256 of the token: equal lengths for the compare
+	hasToken bool
+	metrics  http.Handler
+	routes   map[string]route
+}
+
+type route struct {
+	method string
+	serve  http.HandlerFunc
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if r.URL.Path == "" {
+		// Mounted with StripPrefix and asked without the trailing slash:
+		// redirect relatively (http.Redirect would resolve against the
+		// stripped path), so that the page's relative URLs work.
+		target := "./"
+		if u, err := url.ParseRequestURI(r.RequestURI); err == nil && strings.Trim(u.Path, "/") != "" {
+			target = path.Base(u.Path) + "/"
+		}
+		w.Header().Set("Location", target)
+		w.WriteHeader(http.StatusMovedPermanently)
+		return
+	}
+	rt, ok := h.routes[r.URL.Path]
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no such path: %s", r.URL.Path))
+		return
+	}
+	if r.Method != rt.method && !(rt.method == http.MethodGet && r.Method == http.MethodHead) {
+		allow := rt.method
+		if rt.method == http.MethodGet {
+			allow = "GET, HEAD"
+		}
+		w.Header().Set("Allow", allow)
+		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allow))
+		return
+	}
+	if rt.method == http.MethodPost && !h.authorized(w, r) {
+		return
+	}
+	rt.serve(w, r)
+}
+
+// authorized checks a POST's bearer token, answering the refusal itself.
+func (h *handler) authorized(w http.ResponseWriter, r *http.Request) bool {
+	if !h.hasToken {
+		writeError(w, http.StatusForbidden, "read-only: no management token is configured")
+		return false
+	}
+	auth := r.Header.Get("Authorization")
+	const scheme = "bearer "
+	if len(auth) > len(scheme) && strings.EqualFold(auth[:len(scheme)], scheme) {
+		sum := sha256.Sum256([]byte(auth[len(scheme):]))
+		if subtle.ConstantTimeCompare(sum[:], h.token[:]) == 1 {
+			return true
+		}
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer realm="sqlpool"`)
+	writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+	return false
+}
+
+// staticFile serves an embedded file of the page, under a strict
+// Content-Security-Policy: no inline script or style, no other origin.
+func staticFile(name, contentType string) http.HandlerFunc {
+	body, err := dashboardFS.ReadFile(name)
+	if err != nil {
+		panic(err) // embedded: cannot happen
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", contentType)
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Set("Content-Security-Policy",
+			"default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "+
+				"base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+		w.Header().Set("Referrer-Policy", "no-referrer")
+		w.Write(body)
+	}
+}
+
+// current returns the report with nil slices and maps made empty, so that
+// JSON clients see [] and {} rather than null.
+func (h *handler) current() Report {
+	r := h.report()
+	if r.Leaks == nil {
+		r.Leaks = []Leak{}
+	}
+	if r.Pool.Partitions == nil {
+		r.Pool.Partitions = []PartitionState{}
+	}
+	if r.Pool.Closed == nil {
+		r.Pool.Closed = map[string]int64{}
+	}
+	if r.Pool.Config == nil {
+		r.Pool.Config = map[string]any{}
+	}
+	if r.Metrics.Partitions == nil {
+		r.Metrics.Partitions = []Metrics{}
+	}
+	if r.Metrics.History == nil {
+		r.Metrics.History = []Sample{}
+	}
+	return r
+}
+
+func (h *handler) config(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, h.current().Pool.Config)
+}
+
+func (h *handler) stats(w http.ResponseWriter, r *http.Request) {
+	rep := h.current()
+	writeJSON(w, http.StatusOK, stats{Report: rep, Efficiency: rep.Efficiency()})
+}
+
+// sizeBody is the body of /api/size.
+type sizeBody struct {
+	Size        int     `json:"size"`
+	MinSize     int     `json:"min_size"`
+	MaxSize     int     `json:"max_size"`
+	Idle        int     `json:"idle"`
+	InUse       int     `json:"in_use"`
+	Dialing     int     `json:"dialing"`
+	Utilization float64 `json:"utilization"`
+}
+
+func (h *handler) size(w http.ResponseWriter, r *http.Request) {
+	rep := h.current()
+	p := rep.Pool
+	writeJSON(w, http.StatusOK, sizeBody{
+		Size: p.Size, MinSize: p.MinSize, MaxSize: p.MaxSize, Idle: p.Idle, InUse: p.InUse,
+		Dialing: p.Dialing, Utilization: rep.Efficiency().Utilization,
+	})
+}
+
+// queueBody is the body of /api/queue.
+type queueBody struct {
+	Waiting    int           `json:"waiting"`
+	Partitions []queueLength `json:"partitions"`
+	Attempts   int64         `json:"acquire_attempts"`
+	Timeouts   int64         `json:"acquire_timeouts"`
+	QueueFull  int64         `json:"acquire_queue_full"`
+	Canceled   int64         `json:"acquire_canceled"`
+	Wait       Latency       `json:"wait"`
+}
+
+// queueLength is one partition's waiting acquisitions.
+type queueLength struct {
+	Partition string `json:"partition"`
+	Waiting   int    `json:"waiting"`
+}
+
+func (h *handler) queue(w http.ResponseWriter, r *http.Request) {
+	rep := h.current()
+	t := rep.Metrics.Total
+	q := queueBody{
+		Waiting: rep.Pool.Waiting, Partitions: []queueLength{},
+		Attempts: t.Attempts, Timeouts: t.Timeouts, QueueFull: t.QueueFull, Canceled: t.Canceled, Wait: t.Wait,
+	}
+	for _, p := range rep.Pool.partitionStates() {
+		q.Partitions = append(q.Partitions, queueLength{Partition: p.Name, Waiting: p.Waiting})
+	}
+	writeJSON(w, http.StatusOK, q)
+}
+
+// partitionReport is one partition's pool state and metrics, an element of
+// /api/partitions.
+type partitionReport struct {
+	PartitionState
+	Metrics Metrics `json:"metrics"`
+}
+
+// partitionReports joins the pool's partitions and the recorder's by name.
+func partitionReports(rep Report) []partitionReport {
+	byName := map[string]*partitionReport{}
+	var out []*partitionReport
+	get := func(name string) *partitionReport {
+		p := byName[name]
+		if p == nil {
+			p = &partitionReport{PartitionState: PartitionState{Name: name}}
+			p.Metrics = Metrics{Partition: name, PeakHour: -1}
+			byName[name] = p
+			out = append(out, p)
+		}
+		return p
+	}
+	for _, s := range rep.Pool.partitionStates() {
+		get(s.Name).PartitionState = s
+	}
+	for _, m := range rep.Metrics.Partitions {
+		get(m.Partition).Metrics = m
+	}
+	slices.SortFunc(out, func(a, b *partitionReport) int { return strings.Compare(a.Name, b.Name) })
+	reports := make([]partitionReport, len(out))
+	for i, p := range out {
+		reports[i] = *p
+	}
+	return reports
+}
+
+func (h *handler) partitions(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, partitionReports(h.current()))
+}
+
+// leaksBody is the body of /api/leaks.
+type leaksBody struct {
+	Detected int64  `json:"detected_total"` // since recording started or was reset
+	Leaks    []Leak `json:"leaks"`          // held past the threshold now
+}
+
+func (h *handler) leaks(w http.ResponseWriter, r *http.Request) {
+	rep := h.current()
+	writeJSON(w, http.StatusOK, leaksBody{Detected: rep.Metrics.Total.LeaksDetected, Leaks: rep.Leaks})
+}
+
+// dashboardData is the body of /api/dashboard: what the page shows.
+type dashboardData struct {
+	Time      time.Time `json:"time"`
+	Size      int       `json:"size"`
+	MaxSize   int       `json:"max_size"`
+	Idle      int       `json:"idle"`
+	InUse     int       `json:"in_use"`
+	Waiting   int       `json:"waiting"`
+	Suspended bool      `json:"suspended"`
+
+	Efficiency        Efficiency `json:"efficiency"`
+	AcquiresPerSecond float64    `json:"acquires_per_second"`
+	Attempts          int64      `json:"acquire_attempts"`
+	Failures          int64      `json:"acquire_failures"`
+	Timeouts          int64      `json:"acquire_timeouts"`
+	Wait              Latency    `json:"wait"`
+	Hold              Latency    `json:"hold"`
+
+	LeaksDetected int64                `json:"leaks_detected"`
+	Leaks         []Leak               `json:"leaks"`
+	Partitions    []dashboardPartition `json:"partitions"`
+	History       []Sample             `json:"history"`
+}
+
+// dashboardPartition is one row of the dashboard's partition table.
+type dashboardPartition struct {
+	Name                  string   `json:"name"`
+	Idle                  int      `json:"idle"`
+	InUse                 int      `json:"in_use"`
+	Waiting               int      `json:"waiting"`
+	Suspended             bool     `json:"suspended"`
+	Acquires              int64    `json:"acquire_successes"`
+	Failures              int64    `json:"acquire_failures"`
+	AcquiresPerSecond     float64  `json:"acquires_per_second"`
+	WaitP95               Duration `json:"wait_p95_seconds"`
+	HoldP95               Duration `json:"hold_p95_seconds"`
+	StatementCacheHitRate float64  `json:"statement_cache_hit_rate"`
+	LeaksDetected         int64    `json:"leaks_detected"`
+}
+
+// newDashboard derives the dashboard's data from a report.
+func newDashboard(rep Report) dashboardData {
+	t := rep.Metrics.Total
+	d := dashboardData{
+		Time: rep.Metrics.Time, Size: rep.Pool.Size, MaxSize: rep.Pool.MaxSize, Idle: rep.Pool.Idle,
+		InUse: rep.Pool.InUse, Waiting: rep.Pool.Waiting, Suspended: rep.Pool.Suspended,
+		Efficiency: rep.Efficiency(), AcquiresPerSecond: t.AcquiresPerSecond,
+		Attempts: t.Attempts, Failures: t.Failures, Timeouts: t.Timeouts,
+		Wait: t.Wait, Hold: t.Hold, LeaksDetected: t.LeaksDetected,
+		Leaks: rep.Leaks, History: rep.Metrics.History, Partitions: []dashboardPartition{},
+	}
+	d.Wait.Buckets, d.Hold.Buckets = nil, nil
+	for _, p := range partitionReports(rep) {
+		m := p.Metrics
+		d.Partitions = append(d.Partitions, dashboardPartition{
+			Name: p.Name, Idle: p.Idle, InUse: p.InUse, Waiting: p.Waiting, Suspended: p.Suspended,
+			Acquires: m.Successes, Failures: m.Failures, AcquiresPerSecond: m.AcquiresPerSecond,
+			WaitP95: m.Wait.P95, HoldP95: m.Hold.P95, StatementCacheHitRate: m.StatementCacheHitRate,
+			LeaksDetected: m.LeaksDetected,
+		})
+	}
+	return d
+}
+
+func (h *handler) dashboard(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, newDashboard(h.current()))
+}
+
+func (h *handler) export(w http.ResponseWriter, r *http.Request) {
+	var (
+		write       func(io.Writer, Report) error
+		contentType string
+		ext         string
+	)
+	switch f := r.URL.Query().Get("format"); f {
+	case "", "json":
+		write, contentType, ext = WriteJSON, "application/json", "json"
+	case "csv":
+		write, contentType, ext = WriteCSV, "text/csv; charset=utf-8", "csv"
+	case "prometheus":
+		write, contentType, ext = WritePrometheus, "text/plain; version=0.0.4; charset=utf-8", "txt"
+	default:
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("format: unknown format %q, want json, csv or prometheus", f))
+		return
+	}
+	var buf bytes.Buffer
+	if err := write(&buf, h.current()); err != nil {
+		writeError(w, http.StatusInternalServerError, "export: "+err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="sqlpool-stats.%s"`, ext))
+	w.Write(buf.Bytes())
+}
+
+func (h *handler) resize(w http.ResponseWriter, r *http.Request) {
+	if h.actions.Resize == nil {
+		notSupported(w, "resize")
+		return
+	}
+	var req struct {
+		MaxSize int `json:"max_size"`
+	}
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	if req.MaxSize < 1 {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("max_size: required, at least 1 (got %d)", req.MaxSize))
+		return
+	}
+	h.finish(w, h.actions.Resize(r.Context(), req.MaxSize), nil)
+}
+
+// partitionRequest is the body of the partition actions.
+type partitionRequest struct {
+	Partition string `json:"partition"`
+}
+
+func (h *handler) partitionAction(f func(context.Context, string) error, required bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if f == nil {
+			notSupported(w, strings.TrimPrefix(r.URL.Path, "/api/"))
+			return
+		}
+		var req partitionRequest
+		if !decodeBody(w, r, &req) {
+			return
+		}
+		if required && req.Partition == "" {
+			writeError(w, http.StatusBadRequest, "partition: required")
+			return
+		}
+		h.finish(w, f(r.Context(), req.Partition), nil)
+	}
+}
+
+func (h *handler) evict(w http.ResponseWriter, r *http.Request) {
+	if h.actions.EvictIdle == nil {
+		notSupported(w, "evict")
+		return
+	}
+	var req partitionRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	n, err := h.actions.EvictIdle(r.Context(), req.Partition)
+	h.finish(w, err, map[string]any{"ok": true, "evicted": n})
+}
+
+func (h *handler) reset(w http.ResponseWriter, r *http.Request) {
+	if h.actions.ResetStats == nil {
+		notSupported(w, "reset")
+		return
+	}
+	var req struct{}
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	h.finish(w, h.actions.ResetStats(r.Context()), nil)
+}
+
+// finish answers an action's outcome: body, or {"ok": true} when nil, on
+// success.
+func (h *handler) finish(w http.ResponseWriter, err error, body any) {
+	switch {
+	case err == nil:
+		if body == nil {
+			body = map[string]bool{"ok": true}
+		}
+		writeJSON(w, http.StatusOK, body)
+	case errors.Is(err, ErrNotFound):
+		writeError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, ErrInvalid):
+		writeError(w, http.StatusBadRequest, err.Error())
+	default:
+		writeError(w, http.StatusInternalServerError, err.Error())
+	}
+}
+
+func notSupported(w http.ResponseWriter, action string) {
+	writeError(w, http.StatusNotImplemented, action+": not supported by this pool")
+}
+
+// maxBody bounds an action's request body.
+const maxBody = 64 << 10
+
+// decodeBody decodes an action's JSON body into v; an empty body leaves v
+// as it is. It answers 400 itself, naming what was wrong.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("unexpected data after the JSON object")
+	}
+	if err != nil && err != io.EOF {
+		writeError(w, http.StatusBadRequest, "body: "+strings.TrimPrefix(err.Error(), "json: "))
+		return false
+	}
+	return true
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		status = http.StatusInternalServerError
+		body, _ = json.Marshal(map[string]string{"error": err.Error()})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(append(body, '\n'))
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
