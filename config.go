@@ -1,9 +1,12 @@
 package sqlpool
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
+	"github.com/sqlpool/sqlpool/partition"
 	"github.com/sqlpool/sqlpool/pool"
 )
 
@@ -103,8 +106,21 @@ type Config struct {
 	// CacheDefault: sqlpool chooses per driver (see the README).
 	StatementCacheMode CacheMode
 
+	// Routing defines the partitions and how operations are routed to them
+	// by the values of their context (WithTenant and friends). The default
+	// routes by tenant, creating a partition without limits for each tenant
+	// on first use. sqlpool sets its NewState and Load.
+	Routing partition.RouterConfig
+
 	// Hooks are called on connection events, for monitoring. Default none.
 	Hooks Hooks
+	// DisableMetrics turns off the per-partition wait and hold histograms
+	// and counters behind Handler and Collector (Stats keeps its own
+	// counters). Default false: on.
+	DisableMetrics bool
+	// ManagementToken is the bearer token that Handler's POST actions
+	// require. Default "": the management API is read-only.
+	ManagementToken string
 	// LeakThreshold reports a borrowing (an open Rows, Tx or *sql.Conn)
 	// held longer than this, once, to Hooks.OnLeak, Stats and the leak
 	// counter. Default 0: off.
@@ -113,6 +129,53 @@ type Config struct {
 	// report says where the connection was taken. It costs an allocation
 	// and a stack walk per borrowing. Default false.
 	LeakStacks bool
+
+	// FairQueue makes arrival order strict. Whether it is on or not, a
+	// released connection goes straight to the first waiter (highest
+	// priority, then longest waiting). With FairQueue, an operation also
+	// serves every earlier waiter that could use an idle connection or a
+	// dial slot before it takes one, and a waiter whose connection fails
+	// its health check or reset dials the replacement itself (or waits
+	// again at its original place) instead of queueing behind later
+	// arrivals. Default false.
+	FairQueue bool
+	// CriticalReserve is the number of connections that only operations
+	// tagged WithPriority(ctx, PriorityCritical) may take: others wait while
+	// no more than CriticalReserve connections are free. Default 0; it must
+	// be less than MaxSize.
+	CriticalReserve int
+	// StarvationAfter raises a waiting operation's priority one level for
+	// every StarvationAfter it waits, up to PriorityCritical (the reserve
+	// stays closed to it), so every waiter is eventually served; Stats.Boosts
+	// counts the levels gained. Default AcquireTimeout/4 (7.5s with the
+	// default AcquireTimeout); negative: no boosts.
+	StarvationAfter time.Duration
+	// FailFastBelow refuses at once, with ErrWouldTimeout, an operation that
+	// would have to wait and whose estimated chance of being served before
+	// its deadline (the context's, or AcquireTimeout) is below this
+	// probability. The estimate needs a backlog of at least 16 serves; see
+	// pool.Config.FailFastBelow for the model. Default 0.05; negative:
+	// never refuse early.
+	FailFastBelow float64
+	// OnQueuePosition, if set, is told a waiting operation's position in the
+	// wait queue (1 is next) when it starts waiting and whenever it
+	// changes, on the waiting goroutine, with the operation's context.
+	// Default nil.
+	OnQueuePosition func(ctx context.Context, position int)
+	// DeadlockThreshold turns on exhaustion and deadlock detection: when
+	// operations wait and no connection has been released for this long,
+	// the pool reports it once per episode, naming the borrowers with their
+	// acquisition stacks and the waiters (to OnDeadlock, to Logger as a
+	// warning, and in Stats.Deadlocks). The classic case is a query on the
+	// *sql.DB instead of the *sql.Tx inside a transaction, with every
+	// connection held by such transactions. Stacks are captured on every
+	// acquisition while it is on. Default 0: off.
+	DeadlockThreshold time.Duration
+	// OnDeadlock, if set, receives each deadlock report, on the pool's
+	// maintenance goroutine. Default nil.
+	OnDeadlock func(DeadlockReport)
+	// Logger receives the pool's warnings. Default nil: slog.Default().
+	Logger *slog.Logger
 }
 
 // poolConfig validates c and returns the pool's part of it.
@@ -141,6 +204,14 @@ func (c Config) poolConfig() (pool.Config, error) {
 		ValidationBypass:      c.ValidationBypass,
 		ValidateOnRelease:     c.ValidateOnRelease,
 		MaintenanceInterval:   c.MaintenanceInterval,
+		FairQueue:             c.FairQueue,
+		CriticalReserve:       c.CriticalReserve,
+		StarvationAfter:       c.StarvationAfter,
+		FailFastBelow:         c.FailFastBelow,
+		OnQueuePosition:       c.OnQueuePosition,
+		DeadlockThreshold:     c.DeadlockThreshold,
+		OnDeadlock:            c.OnDeadlock,
+		Logger:                c.Logger,
 	}
 	if err := pc.Validate(); err != nil {
 		return pc, fmt.Errorf("sqlpool: invalid Config: %w", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -26,11 +27,13 @@ type physConn struct {
 	resetter      driver.SessionResetter
 	validator     driver.Validator
 
-	id       int64         // for Stats
-	borrow   borrowInfo    // for the leak detector
-	cache    stmtCache     // owned by the borrower
-	total    *atomic.Int64 // statements cached by the whole pool
-	maxTotal int64         // cap on *total
+	id       int64                     // for Stats
+	label    atomic.Pointer[partState] // the partition its session is set up for
+	busy     atomic.Bool               // borrowed through a handle
+	borrow   borrowInfo                // for the leak detector
+	cache    stmtCache                 // owned by the borrower
+	total    *atomic.Int64             // statements cached by the whole pool
+	maxTotal int64                     // cap on *total
 }
 
 func newPhysConn(c driver.Conn, id int64) *physConn {
@@ -54,13 +57,12 @@ func newPhysConn(c driver.Conn, id int64) *physConn {
 // handle back (IsValid) or closes it. database/sql serialises all calls on a
 // handle, so its fields need no lock.
 type conn struct {
-	c        *Connector
-	pc       *pool.Conn[*physConn] // bound physical connection; nil between borrowings
-	part     *partitionStats       // counters of the last partition served
-	partName string                // its name
-	tx       bool                  // a transaction is open on pc
-	boundAt  time.Time             // when pc was bound, if the Connector is timed
-	bad      bool                  // pc returned driver.ErrBadConn
+	c       *Connector
+	pc      *pool.Conn[*physConn] // bound physical connection; nil between borrowings
+	part    *partState            // the partition of the borrowing
+	tx      bool                  // a transaction is open on pc
+	boundAt time.Time             // when pc was bound, if the Connector is timed
+	bad     bool                  // pc returned driver.ErrBadConn
 }
 
 var (
@@ -81,34 +83,46 @@ func (h *conn) bind(ctx context.Context) (*physConn, error) {
 	if h.pc != nil {
 		return h.pc.Value(), nil
 	}
-	t := tagsFrom(ctx)
 	timed := h.c.timed
 	var t0 time.Time
 	if timed {
 		t0 = time.Now()
 	}
-	pc, err := h.c.pool.Acquire(ctx, t.priority)
+	pc, ps, err := h.c.acquire(ctx, tagsFrom(ctx))
+	var wait time.Duration
+	if timed {
+		wait = time.Since(t0)
+	}
+	if h.c.metrics {
+		if ps != nil {
+			ps.rec.RecordAcquire(wait, result(err))
+		} else {
+			h.c.rec.RecordAcquire("", wait, result(err))
+		}
+	}
 	if f := h.c.cfg.Hooks.OnAcquire; f != nil {
-		e := AcquireEvent{Partition: t.partition, Wait: time.Since(t0), Err: err}
+		e := AcquireEvent{Wait: wait, Err: err}
+		if ps != nil {
+			e.Partition = ps.name
+		}
 		if pc != nil {
 			e.ConnID = pc.Value().id
 		}
 		f(e)
 	}
 	if err != nil {
-		return nil, acquireError(err)
+		return nil, err
 	}
-	h.pc = pc
+	h.pc, h.part = pc, ps
+	pc.Value().busy.Store(true)
+	ps.acquires.Add(1)
+	ps.inUse.Add(1)
 	if timed {
 		h.boundAt = time.Now()
 	}
 	if h.c.cfg.LeakThreshold > 0 {
-		h.c.trackBorrow(pc.Value(), &t.partition)
+		h.c.trackBorrow(pc.Value(), &ps.name)
 	}
-	if h.part == nil || h.partName != t.partition {
-		h.part, h.partName = h.c.partition(t.partition), t.partition
-	}
-	h.part.acquires.Add(1)
 	return pc.Value(), nil
 }
 
@@ -130,9 +144,18 @@ func (h *conn) release() {
 	}
 	h.pc = nil
 	v := pc.Value()
-	if f := h.c.cfg.Hooks.OnRelease; f != nil {
-		f(ReleaseEvent{Partition: h.partName, ConnID: v.id, Hold: time.Since(h.boundAt)})
+	if h.c.timed {
+		hold := time.Since(h.boundAt)
+		if h.c.metrics {
+			h.part.rec.RecordRelease(hold)
+		}
+		if f := h.c.cfg.Hooks.OnRelease; f != nil {
+			f(ReleaseEvent{Partition: h.part.name, ConnID: v.id, Hold: hold})
+		}
 	}
+	v.busy.Store(false)
+	h.part.inUse.Add(-1)
+	h.part.leave()
 	v.cache.endBorrowing()
 	v.borrow.since.Store(0)
 	switch {
@@ -224,13 +247,18 @@ func (h *conn) start(ctx context.Context, op, query string) (*physConn, time.Tim
 	if h.c.cfg.LeakThreshold > 0 {
 		pc.borrow.lastQuery.Store(op == opQuery)
 	}
+	if l := h.part.limiter; l != nil {
+		if err := l.Wait(ctx); err != nil {
+			return nil, time.Time{}, fmt.Errorf("sqlpool: partition %q QueryRate: %w", h.part.name, err)
+		}
+	}
 	return pc, h.queryStart(pc, op, query), nil
 }
 
 func (h *conn) queryStart(pc *physConn, op, query string) time.Time {
 	hk := &h.c.cfg.Hooks
 	if hk.OnQueryStart != nil {
-		hk.OnQueryStart(QueryEvent{Partition: h.partName, ConnID: pc.id, Op: op, Query: query})
+		hk.OnQueryStart(QueryEvent{Partition: h.part.name, ConnID: pc.id, Op: op, Query: query})
 	}
 	if hk.OnQueryEnd != nil {
 		return time.Now()
@@ -243,7 +271,7 @@ func (h *conn) queryStart(pc *physConn, op, query string) time.Time {
 // errors by identity).
 func (h *conn) end(op, query string, t0 time.Time, err error) error {
 	if f := h.c.cfg.Hooks.OnQueryEnd; f != nil && h.pc != nil {
-		f(QueryEvent{Partition: h.partName, ConnID: h.pc.Value().id, Op: op, Query: query, Duration: time.Since(t0), Err: err})
+		f(QueryEvent{Partition: h.part.name, ConnID: h.pc.Value().id, Op: op, Query: query, Duration: time.Since(t0), Err: err})
 	}
 	return h.check(err)
 }

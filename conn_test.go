@@ -64,7 +64,7 @@ func TestRoutingSurvivesDatabaseSQLsOwnCap(t *testing.T) {
 	}
 	wg.Wait()
 	s := c.Stats()
-	for _, p := range []string{"tenant:a", "tenant:b"} {
+	for _, p := range []string{"a", "b"} {
 		if got := s.Partitions[p].Acquires; got != 8*perWorker {
 			t.Errorf("partition %s: %d acquisitions, want %d", p, got, 8*perWorker)
 		}

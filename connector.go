@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sqlpool/sqlpool/monitor"
+	"github.com/sqlpool/sqlpool/partition"
 	"github.com/sqlpool/sqlpool/pool"
 )
 
@@ -36,8 +38,7 @@ type Connector struct {
 	probed  atomic.Bool
 	checker atomic.Pointer[driver.NamedValueChecker]
 
-	partMu     sync.RWMutex
-	partitions map[string]*partitionStats // guarded by partMu
+	router *partition.Router
 
 	mode          CacheMode    // resolved: never CacheDefault
 	cacheSize     int          // statements per connection; 0: none
@@ -48,16 +49,13 @@ type Connector struct {
 	live          map[*physConn]struct{} // guarded by connMu
 	closedCache   CacheStats             // guarded by connMu: counters of closed connections
 
-	timed bool // hooks need acquisition and hold times
+	timed   bool              // hooks or metrics need acquisition and hold times
+	metrics bool              // record to rec
+	rec     *monitor.Recorder // per-partition metrics
 
 	stop          chan struct{}  // closed by Close: the leak detector exits
 	bg            sync.WaitGroup // the leak detector
 	leaksDetected atomic.Int64   // borrowings reported held past LeakThreshold
-}
-
-// partitionStats are one partition's counters.
-type partitionStats struct {
-	acquires atomic.Int64 // successful acquisitions
 }
 
 var (
@@ -106,7 +104,6 @@ func newConnector(base driver.Connector, d driver.Driver, cfg Config) (*Connecto
 		base:          base,
 		driver:        &wrapDriver{d: d, cfg: cfg},
 		cfg:           cfg,
-		partitions:    make(map[string]*partitionStats),
 		mode:          cfg.StatementCacheMode,
 		cacheSize:     cfg.StatementCacheSize,
 		cacheMaxTotal: int64(cfg.StatementCacheMaxTotal),
@@ -116,7 +113,9 @@ func newConnector(base driver.Connector, d driver.Driver, cfg Config) (*Connecto
 	if c.mode == CacheDefault {
 		c.mode = cacheModeFor(d)
 	}
-	c.timed = cfg.Hooks.OnAcquire != nil || cfg.Hooks.OnRelease != nil
+	c.rec = monitor.NewRecorder(monitor.RecorderConfig{})
+	c.metrics = !cfg.DisableMetrics
+	c.timed = c.metrics || cfg.Hooks.OnAcquire != nil || cfg.Hooks.OnRelease != nil
 	if c.cacheSize == 0 {
 		c.cacheSize = defaultStatementCacheSize
 	}
@@ -125,6 +124,9 @@ func newConnector(base driver.Connector, d driver.Driver, cfg Config) (*Connecto
 	}
 	if c.cacheMaxTotal == 0 {
 		c.cacheMaxTotal = defaultStatementCacheMaxTotal
+	}
+	if err := c.newRouter(cfg.Routing, d); err != nil {
+		return nil, err
 	}
 	c.pool, err = pool.New[*physConn](factory{c}, pcfg)
 	if err != nil {
@@ -214,7 +216,12 @@ type ConnStats struct {
 
 // PartitionStats are one partition's counters.
 type PartitionStats struct {
-	Acquires int64 // successful acquisitions
+	Acquires int64 // borrowings
+	InUse    int64 // borrowings in progress
+	Waiting  int64 // callers waiting because the partition is at its MaxSize
+	Labeled  int64 // borrowings of a connection already set up for the partition
+	Relabels int64 // borrowings that reset another partition's session first
+	Fresh    int64 // borrowings that set up an unlabeled connection
 }
 
 // Stats returns a snapshot of the pool.
@@ -235,30 +242,19 @@ func (c *Connector) Stats() Stats {
 	}
 	c.connMu.Unlock()
 	slices.SortFunc(s.Connections, func(a, b ConnStats) int { return cmp.Compare(a.ID, b.ID) })
-	c.partMu.RLock()
-	defer c.partMu.RUnlock()
-	for name, p := range c.partitions {
-		s.Partitions[name] = PartitionStats{Acquires: p.acquires.Load()}
+	for _, p := range c.router.List() {
+		ps := p.State.(*partState)
+		s.Partitions[p.Name] = PartitionStats{
+			Acquires: ps.acquires.Load(), InUse: ps.inUse.Load(), Waiting: ps.waiting.Load(),
+			Labeled: ps.labeled.Load(), Relabels: ps.relabels.Load(), Fresh: ps.fresh.Load(),
+		}
 	}
 	return s
 }
 
-// partition returns the counters of the named partition, creating them.
-func (c *Connector) partition(name string) *partitionStats {
-	c.partMu.RLock()
-	p := c.partitions[name]
-	c.partMu.RUnlock()
-	if p != nil {
-		return p
-	}
-	c.partMu.Lock()
-	defer c.partMu.Unlock()
-	if p = c.partitions[name]; p == nil {
-		p = new(partitionStats)
-		c.partitions[name] = p
-	}
-	return p
-}
+// Partitions returns the partition router, to add, remove and list
+// partitions at run time.
+func (c *Connector) Partitions() *partition.Router { return c.router }
 
 // acquireError turns a pool error into the error an operation returns. An
 // acquisition that failed must not be retried by database/sql as a bad

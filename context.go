@@ -1,22 +1,25 @@
 package sqlpool
 
-import "context"
+import (
+	"context"
+
+	"github.com/sqlpool/sqlpool/partition"
+)
 
 // tags are the routing values of a context. A context holds a *tags that
 // is never modified: each With function copies it.
 type tags struct {
 	tenant, user, application, service string
 	priority                           Priority
-	partition                          string // derived from the four keys
 }
 
 type tagsKey struct{}
 
-var defaultTags = &tags{partition: DefaultPartition}
+var defaultTags = &tags{}
 
-// DefaultPartition is the partition of an acquisition whose context carries
-// no tenant, user, application or service.
-const DefaultPartition = "default"
+// DefaultPartition is the name of the partition of operations whose context
+// carries no routing key, unless Config.Routing.Default names another.
+const DefaultPartition = partition.DefaultName
 
 func tagsFrom(ctx context.Context) *tags {
 	if t, ok := ctx.Value(tagsKey{}).(*tags); ok {
@@ -28,27 +31,12 @@ func tagsFrom(ctx context.Context) *tags {
 func with(ctx context.Context, set func(*tags)) context.Context {
 	t := *tagsFrom(ctx)
 	set(&t)
-	switch {
-	case t.tenant != "":
-		t.partition = "tenant:" + t.tenant
-	case t.user != "":
-		t.partition = "user:" + t.user
-	case t.application != "":
-		t.partition = "application:" + t.application
-	case t.service != "":
-		t.partition = "service:" + t.service
-	default:
-		t.partition = DefaultPartition
-	}
 	return context.WithValue(ctx, tagsKey{}, &t)
 }
 
 // WithTenant returns a context whose database operations are routed to the
-// tenant's partition.
-//
-// Until partition routing strategies are configured, an operation's partition
-// is named after the first key set of tenant, user, application and service,
-// as "tenant:<name>" and so on.
+// tenant's partition (with the default Config.Routing, a partition named
+// after the tenant, created on first use).
 //
 // Inside a transaction or an *sql.Conn the session is pinned to the physical
 // connection it started on: a differently tagged context on a later statement

@@ -64,7 +64,7 @@ func TestHooksSeeEveryEvent(t *testing.T) {
 	db, _, _ := fakeDB(t, drivertest.Options{}, sqlpool.Config{Hooks: recordingHooks(ev), StatementCacheMode: sqlpool.CacheExplicit})
 	ctx := sqlpool.WithTenant(context.Background(), "acme")
 	queryInt(t, ctx, db, "SELECT 1")
-	want := []string{"connect", "acquire tenant:acme", "start query SELECT 1", "end query", "release tenant:acme"}
+	want := []string{"connect", "acquire acme", "start query SELECT 1", "end query", "release acme"}
 	if got := ev.take(); !slices.Equal(got, want) {
 		t.Errorf("first query: hooks saw\n%q\nwant\n%q", got, want)
 	}
@@ -75,8 +75,8 @@ func TestHooksSeeEveryEvent(t *testing.T) {
 	}
 	tx.ExecContext(ctx, "FAIL on purpose")
 	tx.Commit()
-	want = []string{"acquire tenant:acme", "start begin ", "end begin", "start exec FAIL on purpose", "end exec error",
-		"start commit ", "end commit", "release tenant:acme"}
+	want = []string{"acquire acme", "start begin ", "end begin", "start exec FAIL on purpose", "end exec error",
+		"start commit ", "end commit", "release acme"}
 	if got := ev.take(); !slices.Equal(got, want) {
 		t.Errorf("transaction: hooks saw\n%q\nwant\n%q", got, want)
 	}
@@ -116,7 +116,7 @@ func TestSlogHooksLog(t *testing.T) {
 	l := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	db, _, _ := fakeDB(t, drivertest.Options{}, sqlpool.Config{Hooks: sqlpool.SlogHooks(l)})
 	queryInt(t, sqlpool.WithTenant(context.Background(), "acme"), db, "SELECT 1")
-	for _, want := range []string{"sqlpool: connected", "sqlpool: acquired", "partition=tenant:acme", "sqlpool: query", "sqlpool: released"} {
+	for _, want := range []string{"sqlpool: connected", "sqlpool: acquired", "partition=acme", "sqlpool: query", "sqlpool: released"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("log lacks %q:\n%s", want, buf.String())
 		}

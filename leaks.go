@@ -89,6 +89,7 @@ func (c *Connector) watchLeaks() {
 		case now := <-t.C:
 			for _, l := range c.leaks(now, true) {
 				c.leaksDetected.Add(1)
+				c.rec.RecordLeak(l.Partition)
 				if f := c.cfg.Hooks.OnLeak; f != nil {
 					f(l)
 				}

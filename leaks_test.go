@@ -34,9 +34,9 @@ func TestLeakDetectorTellsTxRowsAndConnApart(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := next()
-	if l.Kind != "tx" || l.Partition != "tenant:acme" || l.Held < 30*time.Millisecond ||
+	if l.Kind != "tx" || l.Partition != "acme" || l.Held < 30*time.Millisecond ||
 		!strings.Contains(l.Stack, "TestLeakDetectorTellsTxRowsAndConnApart") {
-		t.Errorf("leak = %+v; want a tx of tenant:acme held 30ms+, with this test in its stack", l)
+		t.Errorf("leak = %+v; want a tx of acme held 30ms+, with this test in its stack", l)
 	}
 
 	rows, err := db.QueryContext(ctx, "ROWS 3")

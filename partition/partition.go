@@ -154,10 +154,11 @@ type Unknown uint8
 
 // Policies for unknown keys.
 const (
+	// CreateFromTemplate creates the partition from RouterConfig.Template
+	// (the default).
+	CreateFromTemplate Unknown = iota
 	// RouteToDefault sends the request to the default partition.
-	RouteToDefault Unknown = iota
-	// CreateFromTemplate creates the partition from RouterConfig.Template.
-	CreateFromTemplate
+	RouteToDefault
 	// Fail fails the request with ErrUnknownPartition.
 	Fail
 )
@@ -170,8 +171,9 @@ const DefaultName = "default"
 // Fail policy.
 var ErrUnknownPartition = errors.New("sqlpool: unknown partition")
 
-// RouterConfig configures a Router. Its zero value routes by tenant, sends
-// unknown tenants to the default partition, and has no partition but it.
+// RouterConfig configures a Router. Its zero value routes by tenant and
+// creates a partition without limits for each tenant on first use; requests
+// without a tenant go to the default partition.
 type RouterConfig struct {
 	Strategy Strategy
 	// Custom maps a request to a partition name for the Custom strategy;
@@ -346,6 +348,8 @@ func (r *Router) Route(k Key) (*Partition, error) {
 		return p, nil
 	}
 	switch r.cfg.Unknown {
+	case RouteToDefault:
+		return s.def, nil
 	case CreateFromTemplate:
 		c := r.cfg.Template
 		c.Name, c.Kind = name, Kind(min(r.cfg.Strategy, ServiceBased))
@@ -357,10 +361,8 @@ func (r *Router) Route(k Key) (*Partition, error) {
 			return nil, err
 		}
 		return p, nil
-	case Fail:
-		return nil, fmt.Errorf("%w %q", ErrUnknownPartition, name)
 	}
-	return s.def, nil
+	return nil, fmt.Errorf("%w %q", ErrUnknownPartition, name)
 }
 
 // balance picks a partition for LoadBalanced.

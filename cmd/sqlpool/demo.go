@@ -752,7 +752,7 @@ func (dm *demo) summary(out io.Writer, dsn string, elapsed time.Duration, interr
 		for k := range t.ops {
 			ops += t.ops[k].Load()
 		}
-		acq := final.Partitions["tenant:"+t.name].Acquires
+		acq := final.Partitions[t.name].Acquires
 		tenantAcq += acq
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", t.name, group(ops),
 			group(int64(math.Round(float64(ops)/secs))), group(t.errs.Load()), group(acq),
@@ -761,7 +761,7 @@ func (dm *demo) summary(out io.Writer, dsn string, elapsed time.Duration, interr
 	// Acquisitions outside the tenants' partitions: setup and cleanup.
 	var others []string
 	for name := range final.Partitions {
-		if !strings.HasPrefix(name, "tenant:") || !dm.hasTenant(strings.TrimPrefix(name, "tenant:")) {
+		if !dm.hasTenant(name) {
 			others = append(others, name)
 		}
 	}

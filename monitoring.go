@@ -1,0 +1,122 @@
+package sqlpool
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sqlpool/sqlpool/monitor"
+)
+
+// Handler returns the management API and dashboard: GET / (the dashboard
+// page), /api/config, /api/stats, /api/size, /api/queue, /api/partitions,
+// /api/leaks, /api/dashboard, /metrics (Prometheus text) and
+// /api/export?format=json|csv|prometheus. Actions that change the pool are
+// POSTs refused unless the request carries Config.ManagementToken as a bearer
+// token; with no token configured the API is read-only. Mount it under a
+// prefix with http.StripPrefix and a trailing slash.
+func (c *Connector) Handler() http.Handler {
+	return monitor.NewHandler(monitor.HandlerConfig{
+		Report: c.report,
+		Token:  c.cfg.ManagementToken,
+		Actions: monitor.Actions{
+			ResetStats: func(context.Context) error { c.rec.Reset(); return nil },
+		},
+	})
+}
+
+// Collector returns a Prometheus collector of the pool's metrics (names in
+// the README). It registers nothing: register it yourself, once.
+func (c *Connector) Collector() prometheus.Collector {
+	return monitor.NewCollector(c.report)
+}
+
+// result classifies an acquisition's outcome for the recorder.
+func result(err error) monitor.Result {
+	switch {
+	case err == nil:
+		return monitor.ResultSuccess
+	case errors.Is(err, ErrAcquireTimeout), errors.Is(err, context.DeadlineExceeded):
+		return monitor.ResultTimeout
+	case errors.Is(err, ErrQueueFull):
+		return monitor.ResultQueueFull
+	case errors.Is(err, context.Canceled):
+		return monitor.ResultCanceled
+	}
+	return monitor.ResultError
+}
+
+// report is one reading of the pool for the monitor package.
+func (c *Connector) report() monitor.Report {
+	s := c.Stats()
+	now := time.Now()
+	ps := monitor.PoolState{
+		MinSize: c.pool.Config().MinSize, MaxSize: s.MaxSize, Size: s.Size, Idle: s.Idle, InUse: s.InUse,
+		Dialing: s.Dialing, Waiting: s.Waiting, Created: s.Created, ConnectErrors: s.ConnectErrors,
+		Closed: make(map[string]int64, len(s.Closed)), Config: c.configMap(),
+	}
+	for r, n := range s.Closed {
+		ps.Closed[r.String()] = n
+	}
+	idle := c.idleByPartition()
+	for _, p := range c.router.List() {
+		st := s.Partitions[p.Name]
+		ps.Partitions = append(ps.Partitions, monitor.PartitionState{
+			Name: p.Name, Idle: idle[p.State.(*partState)], InUse: int(st.InUse), Waiting: int(st.Waiting), MaxSize: p.MaxSize,
+		})
+	}
+	snap := c.rec.Snapshot()
+	// The statement cache belongs to connections, not partitions: the
+	// totals are the connections' counters.
+	snap.Total.StatementCacheHits, snap.Total.StatementCacheMisses = s.StatementCache.Hits, s.StatementCache.Misses
+	if n := s.StatementCache.Hits + s.StatementCache.Misses; n > 0 {
+		snap.Total.StatementCacheHitRate = float64(s.StatementCache.Hits) / float64(n)
+	}
+	r := monitor.Report{Pool: ps, Metrics: snap}
+	for _, l := range s.Leaks {
+		r.Leaks = append(r.Leaks, monitor.Leak{
+			Partition: l.Partition, Kind: monitor.LeakKind(l.Kind), AcquiredAt: now.Add(-l.Held),
+			Held: monitor.Duration(l.Held), Stack: l.Stack,
+		})
+	}
+	return r
+}
+
+// idleByPartition counts idle connections by the partition their session is
+// labeled for; unlabeled ones count for the default partition.
+func (c *Connector) idleByPartition() map[*partState]int {
+	def := c.router.Default().State.(*partState)
+	m := make(map[*partState]int)
+	c.connMu.Lock()
+	defer c.connMu.Unlock()
+	for pc := range c.live {
+		if pc.busy.Load() {
+			continue
+		}
+		if l := pc.label.Load(); l != nil {
+			m[l]++
+		} else {
+			m[def]++
+		}
+	}
+	return m
+}
+
+// configMap is the configuration /api/config shows (never the token).
+func (c *Connector) configMap() map[string]any {
+	p := c.pool.Config()
+	return map[string]any{
+		"MinSize": p.MinSize, "MaxSize": p.MaxSize, "InitialSize": p.InitialSize,
+		"AcquireTimeout": p.AcquireTimeout.String(), "MaxWaitQueue": p.MaxWaitQueue,
+		"MaxLifetime": p.MaxLifetime.String(), "IdleTimeout": p.IdleTimeout.String(),
+		"ConnectTimeout": p.ConnectTimeout.String(), "ConnectRate": p.ConnectRate,
+		"MaxConcurrentConnects": p.MaxConcurrentConnects, "ValidationTimeout": p.ValidationTimeout.String(),
+		"ValidationBypass": p.ValidationBypass.String(), "ValidateOnRelease": p.ValidateOnRelease,
+		"StatementCacheMode": c.mode.String(), "StatementCacheSize": c.cacheSize,
+		"StatementCacheMaxTotal": c.cacheMaxTotal, "LeakThreshold": c.cfg.LeakThreshold.String(),
+		"ManagementAPI": map[bool]string{true: "read-write", false: "read-only"}[c.cfg.ManagementToken != ""],
+	}
+}

@@ -1,0 +1,173 @@
+package sqlpool_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/sqlpool/sqlpool"
+	"github.com/sqlpool/sqlpool/drivertest"
+)
+
+func TestHandlerServesThePoolsState(t *testing.T) {
+	db, c, _ := fakeDB(t, drivertest.Options{}, sqlpool.Config{MaxSize: 3, ManagementToken: "s3cret"})
+	ctx := sqlpool.WithTenant(context.Background(), "acme")
+	for range 5 {
+		queryInt(t, ctx, db, "SELECT ?", 1)
+	}
+	srv := httptest.NewServer(c.Handler())
+	defer srv.Close()
+
+	var stats struct {
+		Pool struct {
+			MaxSize    int `json:"max_size"`
+			Size       int `json:"size"`
+			Partitions []struct {
+				Name string `json:"name"`
+			} `json:"partitions"`
+		} `json:"pool"`
+		Metrics struct {
+			Total struct {
+				Successes int64 `json:"successes"`
+			} `json:"total"`
+		} `json:"metrics"`
+	}
+	getJSON(t, srv.URL+"/api/stats", &stats)
+	if stats.Pool.MaxSize != 3 || stats.Pool.Size != 1 {
+		t.Errorf("/api/stats pool = %+v, want max 3, size 1", stats.Pool)
+	}
+	names := ""
+	for _, p := range stats.Pool.Partitions {
+		names += p.Name + " "
+	}
+	if !strings.Contains(names, "acme") {
+		t.Errorf("/api/stats partitions %q lack acme", names)
+	}
+
+	resp, err := http.Post(srv.URL+"/api/reset", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("POST /api/reset without the token: %d, want 401", resp.StatusCode)
+	}
+	req, _ := http.NewRequest("POST", srv.URL+"/api/reset", nil)
+	req.Header.Set("Authorization", "Bearer s3cret")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("POST /api/reset with the token: %d, want 200", resp.StatusCode)
+	}
+
+	resp, err = http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body strings.Builder
+	buf := make([]byte, 1<<16)
+	for {
+		n, err := resp.Body.Read(buf)
+		body.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	for _, want := range []string{`sqlpool_connections{partition="acme",state="idle"} 1`, `sqlpool_acquires_total{partition="acme",result="success"}`,
+		"sqlpool_statement_cache_hits_total", "sqlpool_connections_created_total 1"} {
+		if !strings.Contains(body.String(), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+func TestReadOnlyWithoutAToken(t *testing.T) {
+	_, c, _ := fakeDB(t, drivertest.Options{}, sqlpool.Config{})
+	srv := httptest.NewServer(c.Handler())
+	defer srv.Close()
+	resp, err := http.Post(srv.URL+"/api/reset", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("POST with no token configured: %d, want 403", resp.StatusCode)
+	}
+}
+
+func TestCollectorIsLintCleanAndCountsAcquisitions(t *testing.T) {
+	db, c, _ := fakeDB(t, drivertest.Options{}, sqlpool.Config{})
+	ctx := sqlpool.WithTenant(context.Background(), "acme")
+	for range 3 {
+		queryInt(t, ctx, db, "SELECT 1")
+	}
+	reg := prometheus.NewPedanticRegistry()
+	if err := reg.Register(c.Collector()); err != nil {
+		t.Fatal(err)
+	}
+	problems, err := testutil.CollectAndLint(c.Collector())
+	if err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %v", problems, err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "sqlpool_acquires_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["partition"] == "acme" && labels["result"] == "success" && m.GetCounter().GetValue() != 3 {
+				t.Errorf("acme successes = %v, want 3", m.GetCounter().GetValue())
+			}
+		}
+	}
+}
+
+func TestDisableMetricsRecordsNothing(t *testing.T) {
+	db, c, _ := fakeDB(t, drivertest.Options{}, sqlpool.Config{DisableMetrics: true})
+	queryInt(t, context.Background(), db, "SELECT 1")
+	srv := httptest.NewServer(c.Handler())
+	defer srv.Close()
+	var stats struct {
+		Metrics struct {
+			Total struct {
+				Attempts int64 `json:"attempts"`
+			} `json:"total"`
+		} `json:"metrics"`
+	}
+	getJSON(t, srv.URL+"/api/stats", &stats)
+	if stats.Metrics.Total.Attempts != 0 {
+		t.Errorf("attempts recorded with DisableMetrics: %d", stats.Metrics.Total.Attempts)
+	}
+}
+
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %s", url, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+}

@@ -1,0 +1,281 @@
+package sqlpool
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/sqlpool/sqlpool/monitor"
+	"github.com/sqlpool/sqlpool/partition"
+	"github.com/sqlpool/sqlpool/pool"
+)
+
+// partState is the runtime state of a partition, its partition.Partition's
+// State.
+type partState struct {
+	name    string
+	cfg     partition.Config
+	setup   []string      // session setup statements, in order; none: no session state
+	reset   []string      // statements that undo setup; nil with setup: replace the connection
+	sem     chan struct{} // a slot per connection the partition may hold; nil: no cap
+	limiter *rate.Limiter // QueryRate; nil: no cap
+	rec     *monitor.PartitionRecorder
+
+	acquires atomic.Int64 // successful borrowings
+	labeled  atomic.Int64 // borrowings of a connection already labeled for the partition
+	relabels atomic.Int64 // borrowings that reset another partition's session first
+	fresh    atomic.Int64 // borrowings that labeled an unlabeled connection
+	waiting  atomic.Int64 // callers waiting for a slot
+	inUse    atomic.Int64 // borrowings in progress
+}
+
+// newPartState builds a partition's runtime state; d is the dialect for the
+// statement timeout.
+func newPartState(c partition.Config, d dialect) *partState {
+	ps := &partState{name: c.Name, cfg: c}
+	if c.SetupSQL != "" {
+		ps.setup = append(ps.setup, c.SetupSQL)
+	}
+	if c.ResetSQL != "" {
+		ps.reset = append(ps.reset, c.ResetSQL)
+	}
+	if c.StatementTimeout > 0 {
+		ps.setup = append(ps.setup, fmt.Sprintf(d.setTimeout, c.StatementTimeout.Milliseconds()))
+		ps.reset = append(ps.reset, d.resetTimeout)
+	}
+	if c.SetupSQL != "" && c.ResetSQL == "" {
+		ps.reset = nil // cannot be undone: replace the connection instead
+	}
+	if c.MaxSize > 0 {
+		ps.sem = make(chan struct{}, c.MaxSize)
+	}
+	if c.QueryRate > 0 {
+		ps.limiter = rate.NewLimiter(rate.Limit(c.QueryRate), max(c.QueryBurst, 1))
+	}
+	return ps
+}
+
+// dialect is what sqlpool must know of a database's SQL for partition
+// statement timeouts.
+type dialect struct {
+	setTimeout   string // fmt template with the timeout in milliseconds
+	resetTimeout string
+}
+
+// dialectOf returns the dialect of a driver, by its package.
+func dialectOf(d driver.Driver) (dialect, bool) {
+	t := reflect.TypeOf(d)
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil {
+		return dialect{}, false
+	}
+	switch pkg := t.PkgPath(); {
+	case pkg == "github.com/lib/pq", strings.HasPrefix(pkg, "github.com/jackc/pgx"):
+		return dialect{"SET statement_timeout = %d", "SET statement_timeout = DEFAULT"}, true
+	case pkg == "github.com/go-sql-driver/mysql":
+		return dialect{"SET SESSION max_execution_time = %d", "SET SESSION max_execution_time = DEFAULT"}, true
+	}
+	return dialect{}, false
+}
+
+// newRouter makes the Connector's partition router from cfg.Routing.
+func (c *Connector) newRouter(cfg partition.RouterConfig, d driver.Driver) error {
+	dia, known := dialectOf(d)
+	check := func(pc partition.Config) error {
+		if pc.StatementTimeout > 0 && !known {
+			return fmt.Errorf("sqlpool: invalid Config: partition %q has a StatementTimeout, which sqlpool can set only on PostgreSQL and MySQL", pc.Name)
+		}
+		return nil
+	}
+	for _, pc := range append(cfg.Partitions, cfg.Template) {
+		if err := check(pc); err != nil {
+			return err
+		}
+	}
+	cfg.NewState = func(pc partition.Config) any {
+		ps := newPartState(pc, dia)
+		ps.rec = c.rec.Partition(pc.Name)
+		return ps
+	}
+	cfg.Load = func(p *partition.Partition) int { return int(p.State.(*partState).inUse.Load()) }
+	r, err := partition.NewRouter(cfg)
+	if err != nil {
+		return fmt.Errorf("sqlpool: invalid Config: Routing: %w", err)
+	}
+	c.router = r
+	return nil
+}
+
+// route returns the partition of an operation tagged with t.
+func (c *Connector) route(t *tags) (*partState, error) {
+	p, err := c.router.Route(partition.Key{Tenant: t.tenant, User: t.user, Application: t.application, Service: t.service})
+	if err != nil {
+		return nil, err
+	}
+	return p.State.(*partState), nil
+}
+
+// enter takes one of the partition's connection slots, waiting in FIFO order
+// when the partition is at its MaxSize, within its MaxWaitQueue.
+func (ps *partState) enter(ctx context.Context, timeout time.Duration) error {
+	if ps.sem == nil {
+		return nil
+	}
+	select {
+	case ps.sem <- struct{}{}:
+		return nil
+	default:
+	}
+	if n := ps.waiting.Add(1); ps.cfg.MaxWaitQueue > 0 && n > int64(ps.cfg.MaxWaitQueue) {
+		ps.waiting.Add(-1)
+		return fmt.Errorf("%w (partition %q)", ErrQueueFull, ps.name)
+	}
+	defer ps.waiting.Add(-1)
+	var expired <-chan time.Time
+	if timeout > 0 {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		expired = t.C
+	}
+	select {
+	case ps.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		if ctx.Err() == context.DeadlineExceeded {
+			return &partitionTimeout{ps.name, true}
+		}
+		return ctx.Err()
+	case <-expired:
+		return &partitionTimeout{ps.name, false}
+	}
+}
+
+// leave gives a connection slot back.
+func (ps *partState) leave() {
+	if ps.sem != nil {
+		<-ps.sem
+	}
+}
+
+// partitionTimeout is an acquisition that timed out waiting for a slot of
+// its partition.
+type partitionTimeout struct {
+	name     string
+	deadline bool // the caller's deadline, not AcquireTimeout
+}
+
+func (e *partitionTimeout) Error() string {
+	return fmt.Sprintf("sqlpool: acquire timed out waiting for partition %q, at its MaxSize", e.name)
+}
+
+func (e *partitionTimeout) Unwrap() []error {
+	if e.deadline {
+		return []error{ErrAcquireTimeout, context.DeadlineExceeded}
+	}
+	return []error{ErrAcquireTimeout}
+}
+
+// errReplace says that a connection's session cannot be reset for another
+// partition: it must be replaced.
+var errReplace = errors.New("sqlpool: session cannot be reset")
+
+// setLabel makes pc's session serve ps: it resets the session of the partition
+// pc served last and runs ps's setup, unless pc already serves ps. Any
+// failure leaves the connection unusable: the caller closes it.
+func (pc *physConn) setLabel(ctx context.Context, ps *partState) error {
+	old := pc.label.Load()
+	if old == ps {
+		if len(ps.setup) > 0 {
+			ps.labeled.Add(1)
+		}
+		return nil
+	}
+	dirty := old != nil && len(old.setup) > 0
+	if dirty && old.reset == nil {
+		return errReplace
+	}
+	pc.label.Store(nil) // until both steps succeed
+	if dirty {
+		for _, q := range old.reset {
+			if err := pc.execSession(ctx, q); err != nil {
+				return fmt.Errorf("sqlpool: partition %q reset: %w", old.name, err)
+			}
+		}
+	}
+	for i, q := range ps.setup {
+		var args []driver.NamedValue
+		if i == 0 && ps.cfg.SetupSQL != "" {
+			args = []driver.NamedValue{{Ordinal: 1, Value: ps.name}}
+		}
+		if err := pc.execSession(ctx, q, args...); err != nil {
+			return fmt.Errorf("sqlpool: partition %q setup: %w", ps.name, err)
+		}
+	}
+	pc.label.Store(ps)
+	switch {
+	case dirty:
+		ps.relabels.Add(1)
+	case len(ps.setup) > 0:
+		ps.fresh.Add(1)
+	}
+	return nil
+}
+
+// acquire borrows a physical connection for an operation tagged t: it routes
+// t to its partition, waits for a slot of the partition, borrows from the
+// pool and labels the session for the partition. A connection whose session
+// cannot be reset or set up is closed, never reused, and another is tried.
+func (c *Connector) acquire(ctx context.Context, t *tags) (*pool.Conn[*physConn], *partState, error) {
+	ps, err := c.route(t)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := ps.enter(ctx, c.pool.Config().AcquireTimeout); err != nil {
+		return nil, ps, err
+	}
+	for attempt := 1; ; attempt++ {
+		pc, err := c.pool.Acquire(ctx, t.priority)
+		if err != nil {
+			ps.leave()
+			return nil, ps, acquireError(err)
+		}
+		err = pc.Value().setLabel(ctx, ps)
+		if err == nil {
+			return pc, ps, nil
+		}
+		if err == errReplace {
+			pc.Destroy(pool.CloseEvicted)
+			continue // bounded: each attempt closes an idle connection, then the pool dials
+		}
+		pc.Destroy(pool.CloseErrors)
+		if !errors.Is(err, driver.ErrBadConn) || attempt == 3 || ctx.Err() != nil {
+			ps.leave()
+			return nil, ps, acquireError(err)
+		}
+	}
+}
+
+// execSession runs a session statement on pc, preparing it when the driver
+// declines a direct exec.
+func (pc *physConn) execSession(ctx context.Context, query string, args ...driver.NamedValue) error {
+	_, err := pc.exec(ctx, query, args)
+	if err != driver.ErrSkip {
+		return err
+	}
+	si, err := pc.prepareDriver(ctx, query)
+	if err != nil {
+		return err
+	}
+	defer si.Close()
+	_, err = stmtExec(ctx, si, args)
+	return err
+}
