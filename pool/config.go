@@ -1,7 +1,9 @@
 package pool
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -15,6 +17,7 @@ const (
 	DefaultValidationTimeout   = 5 * time.Second
 	DefaultValidationBypass    = 500 * time.Millisecond
 	DefaultMaintenanceInterval = time.Second
+	DefaultFailFastBelow       = 0.05
 )
 
 // Config sizes and times a Pool. Its zero value is usable: every zero field
@@ -69,6 +72,80 @@ type Config struct {
 	// MaintenanceInterval is the period of the maintenance loop (idle and
 	// lifetime expiry, refill to MinSize). Default 1s.
 	MaintenanceInterval time.Duration
+
+	// FairQueue makes arrival order strict. Whether it is on or not, a
+	// released connection (or a freed dial slot) goes straight to the
+	// waiter first in service order (highest effective priority, then
+	// longest waiting), never to the idle stack while someone waits for
+	// it. Without FairQueue, a caller whose connection fails its checks
+	// (expired, failed validation or Reset) loses its claim: the freed slot
+	// goes to the next waiter and the caller queues again behind later
+	// arrivals. With FairQueue, waiters of one effective priority are
+	// served in the order their Acquire calls began, exactly: an Acquire
+	// first serves every earlier waiter that could use an idle connection
+	// or a dial slot before it takes one (no barging), and a caller whose
+	// connection fails its checks keeps its claim, dialing the replacement
+	// itself (or, at MaxConcurrentConnects, waiting again at its original
+	// place). Default false.
+	FairQueue bool
+
+	// CriticalReserve is the number of connections, idle or not yet dialed,
+	// that only PriorityCritical acquisitions may take: the others wait
+	// while no more than CriticalReserve connections are free. A priority
+	// raised by starvation boosts does not open the reserve. Default 0; it
+	// must be less than MaxSize.
+	CriticalReserve int
+
+	// StarvationAfter raises a waiter's effective priority one level for
+	// every StarvationAfter it has waited, up to PriorityCritical, so that
+	// every waiter is eventually served however steady the load above it:
+	// a PriorityLow waiter is served like a critical one, in arrival order,
+	// after 3×StarvationAfter. Boosts are computed from the waiters' ages
+	// each time one is served (no timer or goroutine per waiter) and
+	// counted in Stats.Boosts. Default AcquireTimeout/4 (so a low waiter
+	// reaches the top before it would time out), DefaultAcquireTimeout/4
+	// when AcquireTimeout is negative; negative: no boosts.
+	StarvationAfter time.Duration
+
+	// FailFastBelow makes an Acquire that would have to wait fail at once
+	// with ErrWouldTimeout when the estimated chance of being served
+	// before its deadline (the caller's, or AcquireTimeout) is below this
+	// probability. The estimate is made only while the pool is
+	// continuously backlogged: from the mean interval between serves of
+	// waiters (an exponentially weighted average over the current backlog,
+	// used once it holds at least 16 serves; the queue emptying starts a
+	// new one), the number of waiters sure to be served first (those of
+	// the caller's priority or higher), and a Poisson model of releases.
+	// Default 0.05; negative: never fail early.
+	FailFastBelow float64
+
+	// OnQueuePosition, if set, is told a waiting Acquire's position in the
+	// queue (1 is next to be served): when it starts waiting, then whenever
+	// the position changes (arrivals of higher priority, departures,
+	// boosts; changes by boost are noticed when the queue changes and on
+	// each maintenance pass). It runs on the waiting goroutine, with the
+	// Acquire's context, and holds up nothing but that wait; positions
+	// that change faster than it runs are coalesced. Every queue change
+	// then costs time in proportion to the number of waiters. Default nil.
+	OnQueuePosition func(ctx context.Context, position int)
+
+	// DeadlockThreshold turns on exhaustion and deadlock detection: when
+	// waiters exist, no dial is in progress and no connection has been
+	// released or closed for this long (so every connection the waiters may
+	// use is borrowed), the pool reports it once per episode, an episode
+	// ending with the next release: OnDeadlock is called, a warning is
+	// logged to Logger and Stats.Deadlocks counts it. The report names the
+	// borrowers with their acquisition stacks (captured by every Acquire
+	// while the detector is on) and how long each has held its connection,
+	// and the waiters with theirs. The check runs in the maintenance
+	// goroutine every DeadlockThreshold/4. Default 0: off.
+	DeadlockThreshold time.Duration
+	// OnDeadlock, if set, receives each deadlock report, on the maintenance
+	// goroutine (maintenance waits for it to return). Default nil.
+	OnDeadlock func(DeadlockReport)
+	// Logger receives the pool's warnings (deadlock reports). Default nil:
+	// slog.Default() at the time of logging.
+	Logger *slog.Logger
 }
 
 // Validate returns an error naming the first invalid field of c, or nil.
@@ -84,7 +161,8 @@ func (c Config) normalize() (Config, error) {
 		name string
 		v    int
 	}{{"MinSize", c.MinSize}, {"MaxSize", c.MaxSize}, {"InitialSize", c.InitialSize},
-		{"MaxWaitQueue", c.MaxWaitQueue}, {"MaxConcurrentConnects", c.MaxConcurrentConnects}} {
+		{"MaxWaitQueue", c.MaxWaitQueue}, {"MaxConcurrentConnects", c.MaxConcurrentConnects},
+		{"CriticalReserve", c.CriticalReserve}} {
 		if f.v < 0 {
 			return c, fmt.Errorf("%s is %d, must not be negative", f.name, f.v)
 		}
@@ -93,7 +171,7 @@ func (c Config) normalize() (Config, error) {
 		name string
 		v    time.Duration
 	}{{"ConnectTimeout", c.ConnectTimeout}, {"ValidationTimeout", c.ValidationTimeout},
-		{"MaintenanceInterval", c.MaintenanceInterval}} {
+		{"MaintenanceInterval", c.MaintenanceInterval}, {"DeadlockThreshold", c.DeadlockThreshold}} {
 		if f.v < 0 {
 			return c, fmt.Errorf("%s is %v, must not be negative", f.name, f.v)
 		}
@@ -106,6 +184,12 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.MinSize > c.MaxSize {
 		return c, fmt.Errorf("MinSize (%d) is greater than MaxSize (%d)", c.MinSize, c.MaxSize)
+	}
+	if c.CriticalReserve >= c.MaxSize {
+		return c, fmt.Errorf("CriticalReserve (%d) must be less than MaxSize (%d)", c.CriticalReserve, c.MaxSize)
+	}
+	if c.FailFastBelow >= 1 {
+		return c, fmt.Errorf("FailFastBelow is %v, must be less than 1", c.FailFastBelow)
 	}
 	if c.InitialSize == 0 {
 		c.InitialSize = c.MinSize
@@ -128,5 +212,15 @@ func (c Config) normalize() (Config, error) {
 	setDefault(&c.ValidationTimeout, DefaultValidationTimeout)
 	setDefault(&c.ValidationBypass, DefaultValidationBypass)
 	setDefault(&c.MaintenanceInterval, DefaultMaintenanceInterval)
+	if c.StarvationAfter == 0 {
+		if c.AcquireTimeout > 0 {
+			c.StarvationAfter = c.AcquireTimeout / 4
+		} else {
+			c.StarvationAfter = DefaultAcquireTimeout / 4
+		}
+	}
+	if c.FailFastBelow == 0 {
+		c.FailFastBelow = DefaultFailFastBelow
+	}
 	return c, nil
 }

@@ -7,17 +7,27 @@ import (
 
 // maintain is the pool's one background goroutine: it dials InitialSize
 // connections, then on every MaintenanceInterval tick (or trigger) closes
-// expired idle connections, checks suspect ones and refills to MinSize.
+// expired idle connections, checks suspect ones and refills to MinSize. With
+// DeadlockThreshold set, it also checks for stalls every DeadlockThreshold/4.
 func (p *Pool[T]) maintain() {
 	defer p.background.Done()
 	ctx := p.ctx
 	p.fill(ctx, p.cfg.InitialSize)
 	t := time.NewTicker(p.cfg.MaintenanceInterval)
 	defer t.Stop()
+	var detect <-chan time.Time // nil: never
+	if p.cfg.DeadlockThreshold > 0 {
+		dt := time.NewTicker(max(p.cfg.DeadlockThreshold/4, time.Millisecond))
+		defer dt.Stop()
+		detect = dt.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-detect:
+			p.checkDeadlock()
+			continue
 		case <-t.C:
 		case <-p.trigger:
 		}
@@ -57,6 +67,9 @@ func (p *Pool[T]) runMaintenance(ctx context.Context) {
 	p.total -= len(closing)
 	p.inUse += len(suspect) // checked like a borrowed connection
 	p.wakeLocked()
+	if p.cfg.OnQueuePosition != nil {
+		p.repositionLocked(now) // boosts move waiters with time
+	}
 	p.mu.Unlock()
 
 	for _, c := range closing {

@@ -6,6 +6,15 @@
 // grows lazily up to MaxSize, throttles dials, validates idle connections
 // before lending them, and one maintenance goroutine, owned by the pool and
 // stopped by Close, expires idle and old connections and refills to MinSize.
+//
+// The wait queue (waitq.go) serves the highest effective priority first,
+// then the longest waiting; a waiter's effective priority rises with its
+// wait (Config.StarvationAfter), so none starves. Config.CriticalReserve
+// keeps connections for PriorityCritical, Config.FairQueue makes arrival
+// order exact, Config.FailFastBelow refuses at once a caller unlikely to be
+// served before its deadline (estimate.go), Config.OnQueuePosition tells
+// waiters their place, and Config.DeadlockThreshold reports a pool whose
+// borrowers hold every connection while others wait (deadlock.go).
 package pool
 
 import (
@@ -25,6 +34,11 @@ var (
 	ErrClosed         = errors.New("sqlpool: pool is closed")
 	ErrAcquireTimeout = errors.New("sqlpool: acquire timed out")
 	ErrQueueFull      = errors.New("sqlpool: wait queue is full")
+	// ErrWouldTimeout: the acquisition was refused at once because it was
+	// unlikely to be served before its deadline (see Config.FailFastBelow).
+	// Its errors also match ErrAcquireTimeout, and context.DeadlineExceeded
+	// when the caller's deadline was the binding one.
+	ErrWouldTimeout = errors.New("sqlpool: acquire would time out")
 )
 
 // Factory makes, checks and closes the connections of a Pool. Its methods
@@ -96,6 +110,9 @@ type Pool[T any] struct {
 	suspectSince time.Time // a connection failed: validate idle ones used before this
 	lastConnErr  error
 	stats        counters
+	serves       serveRate // how fast waiters are served, for FailFastBelow
+	detector     detector  // DeadlockThreshold state
+	borrowed     *Conn[T]  // with DeadlockThreshold: the borrowed connections, newest first
 
 	acquires atomic.Int64 // successful acquisitions
 }
@@ -106,6 +123,7 @@ type counters struct {
 	waitTime                             time.Duration
 	created, connectErrors               int64
 	closed                               [numCloseReasons]int64
+	boosts, wouldTimeout, deadlocks      int64
 }
 
 // Conn is one pooled connection. Its borrower owns it from Acquire until it
@@ -114,9 +132,16 @@ type Conn[T any] struct {
 	p       *Pool[T]
 	value   T
 	created time.Time
-	// Set by the borrower, or under Pool.mu while idle.
+	// Set by the borrower, or under Pool.mu while idle. While the
+	// connection is borrowed, it is the time of the acquisition.
 	lastUsed time.Time
 	uses     int64
+
+	// With the deadlock detector on, a borrowed connection is on the pool's
+	// list of borrowers, with the stack of the Acquire that took it.
+	stack        []byte   // written by the borrower before it is listed, reused
+	bnext, bprev *Conn[T] // guarded by Pool.mu
+	listed       bool     // guarded by Pool.mu
 }
 
 // Value returns the underlying connection.
@@ -162,8 +187,18 @@ func (p *Pool[T]) Config() Config { return p.cfg }
 // MaxSize, or the next one released, waiting at priority prio. It gives up
 // when ctx ends (returning ctx.Err()) or after AcquireTimeout (an error
 // matching ErrAcquireTimeout, and context.DeadlineExceeded too when ctx's
-// deadline came first).
+// deadline came first). It fails at once with ErrQueueFull when MaxWaitQueue
+// callers already wait, and with ErrWouldTimeout when it is unlikely to be
+// served in time (see Config.FailFastBelow).
 func (p *Pool[T]) Acquire(ctx context.Context, prio Priority) (*Conn[T], error) {
+	c, err := p.acquire(ctx, prio)
+	if c != nil && p.cfg.DeadlockThreshold > 0 {
+		p.list(c)
+	}
+	return c, err
+}
+
+func (p *Pool[T]) acquire(ctx context.Context, prio Priority) (*Conn[T], error) {
 	if err := ctx.Err(); err != nil {
 		return nil, p.ctxError(err)
 	}
@@ -172,54 +207,97 @@ func (p *Pool[T]) Acquire(ctx context.Context, prio Priority) (*Conn[T], error) 
 	if p.cfg.AcquireTimeout > 0 {
 		deadline = start.Add(p.cfg.AcquireTimeout)
 	}
-	waited := false
+	queued := false // whether the caller has queued before (admitted)
 	for {
 		p.mu.Lock()
 		if p.closed {
 			p.mu.Unlock()
 			return nil, ErrClosed
 		}
-		if c, validate := p.popIdleLocked(start); c != nil {
-			p.mu.Unlock()
-			if c, err := p.checkout(ctx, c, validate, start); c != nil || err != nil {
-				return c, err
+		if p.cfg.FairQueue && p.queue.len > 0 {
+			// Serve every earlier waiter that can be served: what is left
+			// is what none of them may take.
+			p.wakeLocked()
+		}
+		if p.mayTakeLocked(prio) {
+			if c, validate := p.popIdleLocked(start); c != nil {
+				p.mu.Unlock()
+				if c, err := p.checkout(ctx, c, validate, start, deadline); c != nil || err != nil {
+					return c, err
+				}
+				continue
 			}
-			continue
+			if p.canDialLocked() {
+				p.reserveDialLocked()
+				p.mu.Unlock()
+				return p.dial(ctx, deadline)
+			}
 		}
-		if p.canDialLocked() {
-			p.reserveDialLocked()
-			p.mu.Unlock()
-			return p.dial(ctx, deadline)
-		}
-		if p.cfg.MaxWaitQueue > 0 && p.queue.len >= p.cfg.MaxWaitQueue {
-			p.stats.queueFull++
-			p.mu.Unlock()
-			return nil, ErrQueueFull
+		now := time.Now()
+		if !queued { // admission, once per Acquire
+			if p.cfg.MaxWaitQueue > 0 && p.queue.len >= p.cfg.MaxWaitQueue {
+				p.stats.queueFull++
+				p.mu.Unlock()
+				return nil, ErrQueueFull
+			}
+			if err := p.predictLocked(ctx, prio.index(), deadline, now); err != nil {
+				p.mu.Unlock()
+				return nil, err
+			}
+			p.stats.waits++
 		}
 		w := p.waiters.Get().(*waiter[T])
-		w.prio = prio
-		p.queue.push(w)
-		if !waited {
-			p.stats.waits++
-			waited = true
+		w.prio = prio.index()
+		w.stack = nil
+		if p.queue.len == 0 {
+			p.serves.begin(now)
+		}
+		if p.cfg.FairQueue {
+			// Served in the order the Acquire calls began: a caller that
+			// queues again after a failed connection keeps its place.
+			w.since = start
+			p.queue.insert(w)
+		} else {
+			w.since = now
+			p.queue.push(w)
+		}
+		queued = true
+		if p.cfg.OnQueuePosition != nil {
+			if w.moved == nil {
+				w.moved = make(chan struct{}, 1)
+			}
+			p.repositionLocked(now)
 		}
 		p.mu.Unlock()
+		if p.cfg.DeadlockThreshold > 0 {
+			p.publishStack(w)
+		}
 
-		conn, dial, err := p.wait(ctx, w, deadline, start)
+		conn, validate, dial, err := p.wait(ctx, w, deadline, now)
 		switch {
 		case err != nil:
 			return nil, err
 		case dial:
 			return p.dial(ctx, deadline)
 		case conn != nil:
-			// A handed-off connection comes straight from its last borrower:
-			// it needs a reset but no validation.
-			if c, err := p.checkout(ctx, conn, false, time.Now()); c != nil || err != nil {
+			// A connection handed off by its last borrower needs a reset but
+			// no validation; one from the idle stack may need both.
+			if c, err := p.checkout(ctx, conn, validate, time.Now(), deadline); c != nil || err != nil {
 				return c, err
 			}
 		}
 	}
 }
+
+// mayTakeLocked reports whether an acquisition at priority prio may take a
+// free connection (idle or not yet dialed) without eating into the
+// CriticalReserve.
+func (p *Pool[T]) mayTakeLocked(prio Priority) bool {
+	return p.cfg.CriticalReserve == 0 || prio >= PriorityCritical || p.freeLocked() > p.cfg.CriticalReserve
+}
+
+// freeLocked returns the number of connections idle or not yet dialed.
+func (p *Pool[T]) freeLocked() int { return len(p.idle) + p.cfg.MaxSize - p.total }
 
 // popIdleLocked pops the most recently used idle connection, if any, and says
 // whether it must be validated before use.
@@ -253,72 +331,88 @@ func (p *Pool[T]) reserveDialLocked() {
 
 // checkout readies a connection popped for a borrower (counted in use). It
 // returns the connection, or an error for the caller, or neither when the
-// connection was bad and the caller should try again.
-func (p *Pool[T]) checkout(ctx context.Context, c *Conn[T], validate bool, now time.Time) (*Conn[T], error) {
-	if p.expired(c, now) {
-		p.destroy(c, CloseLifetime)
-		return nil, nil
-	}
-	if validate {
-		vctx, cancel := context.WithTimeout(ctx, p.cfg.ValidationTimeout)
-		err := p.f.Validate(vctx, c.value)
-		cancel()
-		if err != nil {
-			if ctx.Err() != nil {
-				p.put(c) // the caller gave up; the connection may be fine
-				return nil, p.ctxError(ctx.Err())
-			}
-			p.destroy(c, CloseValidation)
-			return nil, nil
+// connection was bad and the caller should try again. With FairQueue, the
+// caller keeps the bad connection's slot and dials its replacement.
+func (p *Pool[T]) checkout(ctx context.Context, c *Conn[T], validate bool, now, deadline time.Time) (*Conn[T], error) {
+	reason := CloseLifetime
+	if !p.expired(c, now) {
+		var err error
+		if validate {
+			vctx, cancel := context.WithTimeout(ctx, p.cfg.ValidationTimeout)
+			err = p.f.Validate(vctx, c.value)
+			cancel()
 		}
-	}
-	if err := p.f.Reset(ctx, c.value); err != nil {
+		if err == nil {
+			err = p.f.Reset(ctx, c.value)
+		}
+		if err == nil {
+			c.uses++
+			c.lastUsed = now
+			p.acquires.Add(1)
+			return c, nil
+		}
 		if ctx.Err() != nil {
-			p.put(c)
+			p.put(c) // the caller gave up; the connection may be fine
 			return nil, p.ctxError(ctx.Err())
 		}
-		p.destroy(c, CloseValidation)
-		return nil, nil
+		reason = CloseValidation
 	}
-	c.uses++
-	c.lastUsed = now
-	p.acquires.Add(1)
-	return c, nil
+	if p.closeConn(c, reason, p.cfg.FairQueue) {
+		return p.dial(ctx, deadline)
+	}
+	return nil, nil
 }
 
 func (p *Pool[T]) expired(c *Conn[T], now time.Time) bool {
 	return p.cfg.MaxLifetime > 0 && now.Sub(c.created) >= p.cfg.MaxLifetime
 }
 
-// wait blocks until w is served or gives up. It returns a handed-off
-// connection, or dial set when a dial slot was reserved for the caller, or an
-// error.
-func (p *Pool[T]) wait(ctx context.Context, w *waiter[T], deadline, start time.Time) (*Conn[T], bool, error) {
+// wait blocks until w, queued at start, is served or gives up. It returns a
+// handed-off connection (and whether it must be validated), or dial set when
+// a dial slot was reserved for the caller, or an error. With OnQueuePosition
+// set, it calls it, on this goroutine, each time w's position changes.
+func (p *Pool[T]) wait(ctx context.Context, w *waiter[T], deadline, start time.Time) (conn *Conn[T], validate, dial bool, err error) {
 	var timeout <-chan time.Time
 	if !deadline.IsZero() {
 		w.timer.Reset(time.Until(deadline))
 		timeout = w.timer.C
 	}
 	var cause error // why the wait ended early: ctx.Err() or errTimedOut
-	select {
-	case <-w.ready:
-	case <-ctx.Done():
-		cause = ctx.Err()
-	case <-timeout:
-		cause = errTimedOut
+wait:
+	for {
+		select {
+		case <-w.ready:
+			break wait
+		case <-ctx.Done():
+			cause = ctx.Err()
+			break wait
+		case <-timeout:
+			cause = errTimedOut
+			break wait
+		case <-w.moved: // nil unless OnQueuePosition is set
+			p.mu.Lock()
+			pos, queued := w.pos, w.queued
+			p.mu.Unlock()
+			if queued {
+				p.cfg.OnQueuePosition(ctx, pos)
+			}
+		}
 	}
 	w.timer.Stop()
 
+	now := time.Now()
 	p.mu.Lock()
-	p.stats.waitTime += time.Since(start)
+	p.stats.waitTime += now.Sub(start)
 	if cause != nil && w.queued {
-		p.queue.remove(w)
+		p.dequeueLocked(w, now)
+		if p.cfg.OnQueuePosition != nil {
+			p.repositionLocked(now)
+		}
 		err := p.giveUpErrorLocked(cause)
 		p.mu.Unlock()
-		p.waiters.Put(w)
-		return nil, false, err
+		p.recycle(w)
+		return nil, false, false, err
 	}
-	var err error
 	if cause != nil {
 		err = p.giveUpErrorLocked(cause)
 	}
@@ -329,14 +423,13 @@ func (p *Pool[T]) wait(ctx context.Context, w *waiter[T], deadline, start time.T
 		// under mu, so the signal is there.
 		<-w.ready
 	}
-	conn, dial, closedErr := w.conn, w.dial, w.err
-	w.conn, w.dial, w.err = nil, false, nil
-	p.waiters.Put(w)
+	conn, validate, dial, closedErr := w.conn, w.validate, w.dial, w.err
+	p.recycle(w)
 	switch {
 	case closedErr != nil:
-		return nil, false, closedErr
+		return nil, false, false, closedErr
 	case err == nil:
-		return conn, dial, nil
+		return conn, validate, dial, nil
 	case conn != nil: // pass it on: nothing is lost
 		p.put(conn)
 	case dial:
@@ -346,7 +439,18 @@ func (p *Pool[T]) wait(ctx context.Context, w *waiter[T], deadline, start time.T
 		p.wakeLocked()
 		p.mu.Unlock()
 	}
-	return nil, false, err
+	return nil, false, false, err
+}
+
+// recycle clears w, out of the queue, and returns it to Pool.waiters.
+func (p *Pool[T]) recycle(w *waiter[T]) {
+	w.conn, w.validate, w.dial, w.err = nil, false, false, nil
+	w.pos, w.stack = 0, nil
+	select {
+	case <-w.moved: // a position change nobody will read
+	default:
+	}
+	p.waiters.Put(w)
 }
 
 // errTimedOut marks a wait ended by AcquireTimeout.
@@ -359,17 +463,22 @@ func (p *Pool[T]) giveUpErrorLocked(cause error) error {
 		return cause
 	}
 	p.stats.timeouts++
-	e := &TimeoutError{
-		Timeout:  p.cfg.AcquireTimeout,
-		Size:     p.total,
-		MaxSize:  p.cfg.MaxSize,
-		InUse:    p.inUse,
-		Idle:     len(p.idle),
-		Waiting:  p.queue.len,
-		LastErr:  p.lastConnErr,
-		deadline: cause != errTimedOut,
-	}
+	e := p.timeoutErrorLocked()
+	e.deadline = cause != errTimedOut
 	return e
+}
+
+// timeoutErrorLocked describes the pool in a TimeoutError.
+func (p *Pool[T]) timeoutErrorLocked() *TimeoutError {
+	return &TimeoutError{
+		Timeout: p.cfg.AcquireTimeout,
+		Size:    p.total,
+		MaxSize: p.cfg.MaxSize,
+		InUse:   p.inUse,
+		Idle:    len(p.idle),
+		Waiting: p.queue.len,
+		LastErr: p.lastConnErr,
+	}
 }
 
 // ctxError is the error for an acquisition whose context ended.
@@ -379,36 +488,59 @@ func (p *Pool[T]) ctxError(err error) error {
 	return p.giveUpErrorLocked(err)
 }
 
-// TimeoutError is the error of an acquisition that timed out. It matches
-// ErrAcquireTimeout with errors.Is, and context.DeadlineExceeded as well when
-// the caller's deadline ended the wait. It describes the pool at that moment.
+// TimeoutError is the error of an acquisition that timed out, or that was
+// refused at once because it would have (ErrWouldTimeout). It matches
+// ErrAcquireTimeout with errors.Is, ErrWouldTimeout when it was refused, and
+// context.DeadlineExceeded as well when the caller's deadline ended (or
+// would have ended) the wait. It describes the pool at that moment.
 type TimeoutError struct {
 	Timeout                             time.Duration // the AcquireTimeout in force
 	Size, MaxSize, InUse, Idle, Waiting int
 	LastErr                             error // the last dial error, if any
-	deadline                            bool  // the caller's deadline, not AcquireTimeout
+
+	// With ErrWouldTimeout: the waiters sure to be served first, the
+	// estimated mean wait, and the time that was left.
+	Ahead          int
+	Expected, Left time.Duration
+
+	deadline  bool // the caller's deadline, not AcquireTimeout
+	predicted bool // refused at once: ErrWouldTimeout
 }
 
 func (e *TimeoutError) Error() string {
-	cause := fmt.Sprintf("after AcquireTimeout %v", e.Timeout)
+	bound := fmt.Sprintf("AcquireTimeout %v", e.Timeout)
 	if e.deadline {
-		cause = "at the context deadline"
+		bound = "the context deadline"
 	}
-	s := fmt.Sprintf("sqlpool: acquire timed out %s (pool: %d/%d connections, %d in use, %d idle, %d waiting)",
-		cause, e.Size, e.MaxSize, e.InUse, e.Idle, e.Waiting)
+	var s string
+	if e.predicted {
+		s = fmt.Sprintf("sqlpool: acquire would time out: %d waiters ahead, expected wait %v, %v left before %s",
+			e.Ahead, e.Expected.Round(time.Millisecond), e.Left.Round(time.Millisecond), bound)
+	} else if e.deadline {
+		s = "sqlpool: acquire timed out at the context deadline"
+	} else {
+		s = "sqlpool: acquire timed out after " + bound
+	}
+	s += fmt.Sprintf(" (pool: %d/%d connections, %d in use, %d idle, %d waiting)",
+		e.Size, e.MaxSize, e.InUse, e.Idle, e.Waiting)
 	if e.LastErr != nil {
 		s += "; last connect error: " + e.LastErr.Error()
 	}
 	return s
 }
 
-// Unwrap returns ErrAcquireTimeout, and context.DeadlineExceeded when the
-// caller's deadline ended the wait.
+// Unwrap returns ErrAcquireTimeout, ErrWouldTimeout when the acquisition was
+// refused at once, and context.DeadlineExceeded when the caller's deadline
+// ended (or would have ended) the wait.
 func (e *TimeoutError) Unwrap() []error {
-	if e.deadline {
-		return []error{ErrAcquireTimeout, context.DeadlineExceeded}
+	errs := []error{ErrAcquireTimeout}
+	if e.predicted {
+		errs = append(errs, ErrWouldTimeout)
 	}
-	return []error{ErrAcquireTimeout}
+	if e.deadline {
+		errs = append(errs, context.DeadlineExceeded)
+	}
+	return errs
 }
 
 // dial creates a connection in a slot reserved by the caller (counted in total
@@ -530,25 +662,77 @@ func (p *Pool[T]) create(ctx context.Context) (*Conn[T], error) {
 	return &Conn[T]{p: p, value: v, created: now, lastUsed: now}, nil
 }
 
-// wakeLocked serves the next waiter when there is something for it: an idle
+// wakeLocked serves waiters while there is something for them: an idle
 // connection, or room to dial.
 func (p *Pool[T]) wakeLocked() {
 	if p.queue.len == 0 || p.closed {
 		return
 	}
-	if len(p.idle) > 0 {
-		c, _ := p.popIdleLocked(time.Time{})
-		w := p.queue.pop()
-		w.conn = c
+	now := time.Now()
+	for p.queue.len > 0 {
+		var w *waiter[T]
+		switch {
+		case len(p.idle) > 0:
+			if w = p.nextLocked(p.freeLocked(), now); w == nil {
+				return
+			}
+			w.conn, w.validate = p.popIdleLocked(now)
+		case p.canDialLocked():
+			if w = p.nextLocked(p.freeLocked(), now); w == nil {
+				return
+			}
+			p.reserveDialLocked()
+			w.dial = true
+		default:
+			return
+		}
 		w.ready <- struct{}{}
-		return
 	}
-	if p.canDialLocked() {
-		p.reserveDialLocked()
-		w := p.queue.pop()
-		w.dial = true
-		w.ready <- struct{}{}
+}
+
+// nextLocked removes and returns the waiter to serve with one of free
+// connections (idle or not yet dialed, counting one being released): the
+// first in service order, or the longest-waiting PriorityCritical caller
+// when only the CriticalReserve is free. It returns nil when no waiter may
+// take it.
+func (p *Pool[T]) nextLocked(free int, now time.Time) *waiter[T] {
+	w := p.queue.best(now, p.cfg.StarvationAfter)
+	if w != nil && w.prio != critical && free <= p.cfg.CriticalReserve {
+		w = p.queue.head[critical]
 	}
+	if w == nil {
+		return nil
+	}
+	p.dequeueLocked(w, now)
+	p.serves.served(now)
+	if p.cfg.OnQueuePosition != nil {
+		p.repositionLocked(now)
+	}
+	return w
+}
+
+// dequeueLocked removes w from the queue, counting its boosts.
+func (p *Pool[T]) dequeueLocked(w *waiter[T], now time.Time) {
+	p.queue.remove(w)
+	p.stats.boosts += int64(level(w, now, p.cfg.StarvationAfter) - w.prio)
+	if p.queue.len == 0 {
+		p.serves.end()
+	}
+}
+
+// repositionLocked updates the waiters' positions and signals those that
+// changed (OnQueuePosition).
+func (p *Pool[T]) repositionLocked(now time.Time) {
+	p.queue.walk(now, p.cfg.StarvationAfter, func(w *waiter[T], pos int) bool {
+		if w.pos != pos {
+			w.pos = pos
+			select {
+			case w.moved <- struct{}{}:
+			default: // a change not yet read: the waiter reads the latest
+			}
+		}
+		return true
+	})
 }
 
 // Release returns the connection to the pool: to the next waiter, or to the
@@ -570,7 +754,7 @@ func (c *Conn[T]) Release() {
 			return
 		}
 	}
-	p.put(c)
+	p.putAt(c, now)
 }
 
 // Destroy closes the connection instead of returning it. CloseErrors and
@@ -579,29 +763,44 @@ func (c *Conn[T]) Release() {
 func (c *Conn[T]) Destroy(reason CloseReason) { c.p.destroy(c, reason) }
 
 // put hands c, counted in use, to the next waiter or pushes it on the idle stack.
-func (p *Pool[T]) put(c *Conn[T]) {
+func (p *Pool[T]) put(c *Conn[T]) { p.putAt(c, time.Now()) }
+
+// putAt is put with the time read by the caller.
+func (p *Pool[T]) putAt(c *Conn[T], now time.Time) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		p.destroy(c, ClosePoolClosed)
 		return
 	}
-	if w := p.queue.pop(); w != nil {
-		w.conn = c // stays in use
-		w.ready <- struct{}{}
-		p.mu.Unlock()
-		return
+	if p.cfg.DeadlockThreshold > 0 {
+		p.returnedLocked(c, now)
+	}
+	if p.queue.len > 0 {
+		if w := p.nextLocked(p.freeLocked()+1, now); w != nil {
+			w.conn = c // stays in use
+			w.ready <- struct{}{}
+			p.mu.Unlock()
+			return
+		}
 	}
 	p.inUse--
 	p.idle = append(p.idle, c)
 	p.mu.Unlock()
 }
 
-// destroy closes c, counted in use, and frees its slot.
-func (p *Pool[T]) destroy(c *Conn[T], reason CloseReason) {
+// destroy closes c, counted in use, and frees its slot for the next waiter.
+func (p *Pool[T]) destroy(c *Conn[T], reason CloseReason) { p.closeConn(c, reason, false) }
+
+// closeConn closes c, counted in use. With keep, the caller keeps c's slot
+// to dial a replacement when MaxConcurrentConnects allows, and closeConn
+// reports whether it did; otherwise the slot goes to the next waiter.
+func (p *Pool[T]) closeConn(c *Conn[T], reason CloseReason, keep bool) (dial bool) {
 	p.mu.Lock()
+	if p.cfg.DeadlockThreshold > 0 {
+		p.returnedLocked(c, time.Now())
+	}
 	p.inUse--
-	p.total--
 	p.stats.closed[reason]++
 	if reason == CloseErrors || reason == CloseValidation {
 		p.suspectSince = time.Now()
@@ -610,9 +809,16 @@ func (p *Pool[T]) destroy(c *Conn[T], reason CloseReason) {
 		default:
 		}
 	}
-	p.wakeLocked()
+	if keep && !p.closed && p.dialing < p.cfg.MaxConcurrentConnects {
+		p.dialing++ // total unchanged: the slot passes to the dial
+		dial = true
+	} else {
+		p.total--
+		p.wakeLocked()
+	}
 	p.mu.Unlock()
 	p.f.Close(c.value)
+	return dial
 }
 
 // Close closes the idle connections, fails every waiter and later Acquire with
@@ -630,7 +836,8 @@ func (p *Pool[T]) Close() {
 	p.idle = nil
 	p.total -= len(idle)
 	p.stats.closed[ClosePoolClosed] += int64(len(idle))
-	for w := p.queue.pop(); w != nil; w = p.queue.pop() {
+	for w := p.queue.oldest(); w != nil; w = p.queue.oldest() {
+		p.queue.remove(w)
 		w.err = ErrClosed
 		w.ready <- struct{}{}
 	}
@@ -657,6 +864,9 @@ type Stats struct {
 	Timeouts         int64         // acquisitions that timed out
 	Canceled         int64         // acquisitions whose context was canceled
 	QueueFull        int64         // acquisitions refused by MaxWaitQueue
+	WouldTimeout     int64         // acquisitions refused at once by FailFastBelow
+	Boosts           int64         // priority levels gained by starving waiters, counted as they leave the queue
+	Deadlocks        int64         // exhaustion episodes reported by the deadlock detector
 	Created          int64         // connections dialed
 	ConnectErrors    int64         // failed dials
 	LastConnectError error         // the last dial error, nil if none yet
@@ -673,6 +883,7 @@ func (p *Pool[T]) Stats() Stats {
 		Dialing: p.dialing, Waiting: p.queue.len,
 		Acquires: p.acquires.Load(), Waits: p.stats.waits, WaitTime: p.stats.waitTime,
 		Timeouts: p.stats.timeouts, Canceled: p.stats.canceled, QueueFull: p.stats.queueFull,
+		WouldTimeout: p.stats.wouldTimeout, Boosts: p.stats.boosts, Deadlocks: p.stats.deadlocks,
 		Created: p.stats.created, ConnectErrors: p.stats.connectErrors,
 		LastConnectError: p.lastConnErr,
 		Closed:           make(map[CloseReason]int64, numCloseReasons),

@@ -1,0 +1,5 @@
+package pool
+
+// PoissonAtLeast exposes the tail of the Poisson distribution that
+// FailFastBelow uses.
+var PoissonAtLeast = poissonAtLeast
