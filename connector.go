@@ -38,7 +38,8 @@ type Connector struct {
 	probed  atomic.Bool
 	checker atomic.Pointer[driver.NamedValueChecker]
 
-	router *partition.Router
+	router  *partition.Router
+	partIDs atomic.Uint64 // partState ids
 
 	mode          CacheMode    // resolved: never CacheDefault
 	cacheSize     int          // statements per connection; 0: none
@@ -365,12 +366,15 @@ func (factory) Validate(ctx context.Context, pc *physConn) error {
 	return nil
 }
 
-func (f factory) Close(pc *physConn) error {
+func (f factory) Close(pc *physConn, reason pool.CloseReason) error {
 	pc.closeAllStmts()
 	c := f.c
 	c.connMu.Lock()
 	delete(c.live, pc)
 	c.closedCache.add(pc.cache.stats())
 	c.connMu.Unlock()
+	if f := c.cfg.Hooks.OnClose; f != nil {
+		f(CloseEvent{ConnID: pc.id, Reason: reason.String()})
+	}
 	return pc.Close()
 }

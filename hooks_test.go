@@ -122,3 +122,27 @@ func TestSlogHooksLog(t *testing.T) {
 		}
 	}
 }
+
+func TestOnCloseSaysWhy(t *testing.T) {
+	var reasons []string
+	var mu sync.Mutex
+	d := drivertest.New(drivertest.Options{})
+	c, err := sqlpool.Wrap(d.Connector("x"), sqlpool.Config{Hooks: sqlpool.Hooks{OnClose: func(e sqlpool.CloseEvent) {
+		mu.Lock()
+		reasons = append(reasons, e.Reason)
+		mu.Unlock()
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sqlpool.OpenDB(c)
+	queryInt(t, context.Background(), db, "SELECT 1")
+	d.SetFaults(drivertest.Faults{BadConnAfter: 1})
+	queryInt(t, context.Background(), db, "SELECT 1") // retried by database/sql on another connection
+	db.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Contains(reasons, "errors") || !slices.Contains(reasons, "pool_closed") {
+		t.Errorf("OnClose reasons %q, want errors and pool_closed", reasons)
+	}
+}

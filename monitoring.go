@@ -3,6 +3,7 @@ package sqlpool
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -24,8 +25,35 @@ func (c *Connector) Handler() http.Handler {
 		Token:  c.cfg.ManagementToken,
 		Actions: monitor.Actions{
 			ResetStats: func(context.Context) error { c.rec.Reset(); return nil },
+			Resize: func(_ context.Context, n int) error {
+				if err := c.pool.Resize(n); err != nil {
+					return fmt.Errorf("%w: %v", monitor.ErrInvalid, err)
+				}
+				return nil
+			},
+			EvictIdle: func(_ context.Context, name string) (int, error) {
+				if name == "" {
+					return c.pool.EvictIdle(nil), nil
+				}
+				return c.evictPartition(name)
+			},
+			Drain: func(_ context.Context, name string) error {
+				_, err := c.evictPartition(name)
+				return err
+			},
 		},
 	})
+}
+
+// evictPartition closes the idle connections whose session is set up for the
+// named partition.
+func (c *Connector) evictPartition(name string) (int, error) {
+	p := c.router.Get(name)
+	if p == nil {
+		return 0, fmt.Errorf("%w: partition %q", monitor.ErrNotFound, name)
+	}
+	ps := p.State.(*partState)
+	return c.pool.EvictIdle(func(pc *physConn) bool { return pc.label.Load() == ps }), nil
 }
 
 // Collector returns a Prometheus collector of the pool's metrics (names in

@@ -171,3 +171,33 @@ func getJSON(t *testing.T, url string, v any) {
 		t.Fatalf("GET %s: %v", url, err)
 	}
 }
+
+func TestManagementActionsChangeThePool(t *testing.T) {
+	db, c, _ := fakeDB(t, drivertest.Options{}, sqlpool.Config{MaxSize: 3, ManagementToken: "t"})
+	queryInt(t, sqlpool.WithTenant(context.Background(), "acme"), db, "SELECT 1")
+	srv := httptest.NewServer(c.Handler())
+	defer srv.Close()
+	post := func(path, body string) int {
+		req, _ := http.NewRequest("POST", srv.URL+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer t")
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := post("/api/resize", `{"max_size": 5}`); code != 200 || c.Stats().MaxSize != 5 {
+		t.Errorf("resize: %d, MaxSize %d; want 200 and 5", code, c.Stats().MaxSize)
+	}
+	if code := post("/api/resize", `{"max_size": 0}`); code != 400 {
+		t.Errorf("resize to 0: %d, want 400", code)
+	}
+	if code := post("/api/drain", `{"partition": "nobody"}`); code != 404 {
+		t.Errorf("drain of an unknown partition: %d, want 404", code)
+	}
+	if code := post("/api/drain", `{"partition": "acme"}`); code != 200 || c.Stats().Idle != 0 {
+		t.Errorf("drain acme: %d, idle %d; want 200 and 0", code, c.Stats().Idle)
+	}
+}

@@ -20,6 +20,7 @@ import (
 // partState is the runtime state of a partition, its partition.Partition's
 // State.
 type partState struct {
+	id      uint64 // the pool label of connections set up for it
 	name    string
 	cfg     partition.Config
 	setup   []string      // session setup statements, in order; none: no session state
@@ -103,6 +104,7 @@ func (c *Connector) newRouter(cfg partition.RouterConfig, d driver.Driver) error
 	}
 	cfg.NewState = func(pc partition.Config) any {
 		ps := newPartState(pc, dia)
+		ps.id = c.partIDs.Add(1)
 		ps.rec = c.rec.Partition(pc.Name)
 		return ps
 	}
@@ -243,13 +245,14 @@ func (c *Connector) acquire(ctx context.Context, t *tags) (*pool.Conn[*physConn]
 		return nil, ps, err
 	}
 	for attempt := 1; ; attempt++ {
-		pc, err := c.pool.Acquire(ctx, t.priority)
+		pc, err := c.pool.AcquireLabeled(ctx, t.priority, ps.id)
 		if err != nil {
 			ps.leave()
 			return nil, ps, acquireError(err)
 		}
 		err = pc.Value().setLabel(ctx, ps)
 		if err == nil {
+			pc.SetLabel(ps.id)
 			return pc, ps, nil
 		}
 		if err == errReplace {

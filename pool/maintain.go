@@ -39,6 +39,7 @@ func (p *Pool[T]) maintain() {
 func (p *Pool[T]) runMaintenance(ctx context.Context) {
 	now := time.Now()
 	var closing []*Conn[T]
+	var reasons []CloseReason
 	var suspect []*Conn[T]
 	p.mu.Lock()
 	if p.closed {
@@ -51,11 +52,11 @@ func (p *Pool[T]) runMaintenance(ctx context.Context) {
 		switch {
 		case p.expired(c, now):
 			p.stats.closed[CloseLifetime]++
-			closing = append(closing, c)
+			closing, reasons = append(closing, c), append(reasons, CloseLifetime)
 		case p.cfg.IdleTimeout > 0 && now.Sub(c.lastUsed) >= p.cfg.IdleTimeout &&
 			p.total-len(closing) > p.cfg.MinSize:
 			p.stats.closed[CloseIdle]++
-			closing = append(closing, c)
+			closing, reasons = append(closing, c), append(reasons, CloseIdle)
 		case p.suspectLocked(c):
 			suspect = append(suspect, c)
 		default:
@@ -72,8 +73,8 @@ func (p *Pool[T]) runMaintenance(ctx context.Context) {
 	}
 	p.mu.Unlock()
 
-	for _, c := range closing {
-		p.f.Close(c.value)
+	for i, c := range closing {
+		p.f.Close(c.value, reasons[i])
 	}
 	for _, c := range suspect {
 		vctx, cancel := context.WithTimeout(ctx, p.cfg.ValidationTimeout)

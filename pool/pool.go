@@ -56,8 +56,8 @@ type Factory[T any] interface {
 	// Config.ValidationBypass, after a sibling failed, by maintenance, and on
 	// release when Config.ValidateOnRelease is set.
 	Validate(ctx context.Context, c T) error
-	// Close closes the connection.
-	Close(c T) error
+	// Close closes the connection, for the reason given.
+	Close(c T, reason CloseReason) error
 }
 
 // CloseReason says why the pool closed a connection.
@@ -136,6 +136,7 @@ type Conn[T any] struct {
 	// connection is borrowed, it is the time of the acquisition.
 	lastUsed time.Time
 	uses     int64
+	label    uint64 // set by the borrower, read under Pool.mu while idle
 
 	// With the deadlock detector on, a borrowed connection is on the pool's
 	// list of borrowers, with the stack of the Acquire that took it.
@@ -146,6 +147,13 @@ type Conn[T any] struct {
 
 // Value returns the underlying connection.
 func (c *Conn[T]) Value() T { return c.value }
+
+// Label returns the label its borrowers gave the connection (0: none).
+func (c *Conn[T]) Label() uint64 { return c.label }
+
+// SetLabel labels the connection, for AcquireLabeled. Only its borrower may
+// call it.
+func (c *Conn[T]) SetLabel(label uint64) { c.label = label }
 
 // CreatedAt returns when the connection was dialed.
 func (c *Conn[T]) CreatedAt() time.Time { return c.created }
@@ -181,7 +189,11 @@ func New[T any](f Factory[T], cfg Config) (*Pool[T], error) {
 }
 
 // Config returns the pool's configuration with defaults applied.
-func (p *Pool[T]) Config() Config { return p.cfg }
+func (p *Pool[T]) Config() Config {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cfg
+}
 
 // Acquire returns a connection: an idle one, a new one if the pool is below
 // MaxSize, or the next one released, waiting at priority prio. It gives up
@@ -191,14 +203,22 @@ func (p *Pool[T]) Config() Config { return p.cfg }
 // callers already wait, and with ErrWouldTimeout when it is unlikely to be
 // served in time (see Config.FailFastBelow).
 func (p *Pool[T]) Acquire(ctx context.Context, prio Priority) (*Conn[T], error) {
-	c, err := p.acquire(ctx, prio)
+	return p.AcquireLabeled(ctx, prio, 0)
+}
+
+// AcquireLabeled is Acquire preferring, among the idle connections, the most
+// recently used one whose Label is label (0: no preference). A connection
+// handed over by a releasing borrower goes to the longest waiter whatever its
+// label.
+func (p *Pool[T]) AcquireLabeled(ctx context.Context, prio Priority, label uint64) (*Conn[T], error) {
+	c, err := p.acquire(ctx, prio, label)
 	if c != nil && p.cfg.DeadlockThreshold > 0 {
 		p.list(c)
 	}
 	return c, err
 }
 
-func (p *Pool[T]) acquire(ctx context.Context, prio Priority) (*Conn[T], error) {
+func (p *Pool[T]) acquire(ctx context.Context, prio Priority, label uint64) (*Conn[T], error) {
 	if err := ctx.Err(); err != nil {
 		return nil, p.ctxError(err)
 	}
@@ -220,7 +240,7 @@ func (p *Pool[T]) acquire(ctx context.Context, prio Priority) (*Conn[T], error) 
 			p.wakeLocked()
 		}
 		if p.mayTakeLocked(prio) {
-			if c, validate := p.popIdleLocked(start); c != nil {
+			if c, validate := p.popIdleLocked(start, label); c != nil {
 				p.mu.Unlock()
 				if c, err := p.checkout(ctx, c, validate, start, deadline); c != nil || err != nil {
 					return c, err
@@ -299,14 +319,25 @@ func (p *Pool[T]) mayTakeLocked(prio Priority) bool {
 // freeLocked returns the number of connections idle or not yet dialed.
 func (p *Pool[T]) freeLocked() int { return len(p.idle) + p.cfg.MaxSize - p.total }
 
-// popIdleLocked pops the most recently used idle connection, if any, and says
-// whether it must be validated before use.
-func (p *Pool[T]) popIdleLocked(now time.Time) (c *Conn[T], validate bool) {
+// popIdleLocked pops the most recently used idle connection labeled label,
+// or else the most recently used, if any, and says whether it must be
+// validated before use.
+func (p *Pool[T]) popIdleLocked(now time.Time, label uint64) (c *Conn[T], validate bool) {
 	n := len(p.idle)
 	if n == 0 {
 		return nil, false
 	}
-	c = p.idle[n-1]
+	i := n - 1
+	if label != 0 {
+		for j := n - 1; j >= 0; j-- {
+			if p.idle[j].label == label {
+				i = j
+				break
+			}
+		}
+	}
+	c = p.idle[i]
+	copy(p.idle[i:], p.idle[i+1:])
 	p.idle[n-1] = nil
 	p.idle = p.idle[:n-1]
 	p.inUse++
@@ -652,7 +683,7 @@ func (p *Pool[T]) create(ctx context.Context) (*Conn[T], error) {
 		p.total--
 		p.stats.closed[ClosePoolClosed]++
 		p.mu.Unlock()
-		p.f.Close(v)
+		p.f.Close(v, ClosePoolClosed)
 		return nil, ErrClosed
 	}
 	p.inUse++
@@ -676,7 +707,7 @@ func (p *Pool[T]) wakeLocked() {
 			if w = p.nextLocked(p.freeLocked(), now); w == nil {
 				return
 			}
-			w.conn, w.validate = p.popIdleLocked(now)
+			w.conn, w.validate = p.popIdleLocked(now, 0)
 		case p.canDialLocked():
 			if w = p.nextLocked(p.freeLocked(), now); w == nil {
 				return
@@ -776,6 +807,11 @@ func (p *Pool[T]) putAt(c *Conn[T], now time.Time) {
 	if p.cfg.DeadlockThreshold > 0 {
 		p.returnedLocked(c, now)
 	}
+	if p.total > p.cfg.MaxSize { // Resize shrank the pool
+		p.mu.Unlock()
+		p.destroy(c, CloseEvicted)
+		return
+	}
 	if p.queue.len > 0 {
 		if w := p.nextLocked(p.freeLocked()+1, now); w != nil {
 			w.conn = c // stays in use
@@ -817,7 +853,7 @@ func (p *Pool[T]) closeConn(c *Conn[T], reason CloseReason, keep bool) (dial boo
 		p.wakeLocked()
 	}
 	p.mu.Unlock()
-	p.f.Close(c.value)
+	p.f.Close(c.value, reason)
 	return dial
 }
 
@@ -845,7 +881,7 @@ func (p *Pool[T]) Close() {
 	p.stop()
 	p.background.Wait()
 	for _, c := range idle {
-		p.f.Close(c.value)
+		p.f.Close(c.value, ClosePoolClosed)
 	}
 }
 

@@ -78,7 +78,7 @@ func (f *factory) Validate(ctx context.Context, c *fakeConn) error {
 	return nil
 }
 
-func (f *factory) Close(c *fakeConn) error {
+func (f *factory) Close(c *fakeConn, _ pool.CloseReason) error {
 	if c.closed.Swap(true) {
 		panic(fmt.Sprintf("conn %d closed twice", c.id))
 	}
@@ -625,5 +625,70 @@ func TestADialOutlivesItsImpatientCaller(t *testing.T) {
 	mustAcquire(t, p).Release()
 	if s := p.Stats(); s.Created != 1 {
 		t.Errorf("created %d, want 1: the abandoned dial's connection was not kept", s.Created)
+	}
+}
+
+func TestAcquireLabeledPrefersAMatchingIdleConnection(t *testing.T) {
+	p := newPool(t, &factory{}, pool.Config{MaxSize: 3})
+	a, b, c := mustAcquire(t, p), mustAcquire(t, p), mustAcquire(t, p)
+	a.SetLabel(7)
+	b.SetLabel(8)
+	a.Release()
+	b.Release()
+	c.Release() // on top, unlabeled
+	got, err := p.AcquireLabeled(context.Background(), pool.PriorityNormal, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Value() != a.Value() {
+		t.Errorf("got conn %d, want the one labeled 7 (%d)", got.Value().id, a.Value().id)
+	}
+	if top := mustAcquire(t, p); top.Value() != c.Value() {
+		t.Errorf("the stack order changed: got %d, want %d", top.Value().id, c.Value().id)
+	}
+}
+
+func TestResizeShrinksAndGrows(t *testing.T) {
+	f := &factory{}
+	p := newPool(t, f, pool.Config{MaxSize: 4})
+	var cs []*pool.Conn[*fakeConn]
+	for range 4 {
+		cs = append(cs, mustAcquire(t, p))
+	}
+	cs[0].Release()
+	cs[1].Release()
+	if err := p.Resize(1); err != nil {
+		t.Fatal(err)
+	}
+	if s := p.Stats(); s.Size != 2 || s.Idle != 0 {
+		t.Errorf("after Resize(1): size %d idle %d, want 2 and 0 (idle surplus closed)", s.Size, s.Idle)
+	}
+	cs[2].Release() // still above: closed
+	if s := p.Stats(); s.Size != 1 || s.Closed[pool.CloseEvicted] != 3 {
+		t.Errorf("size %d, evicted %d; want 1 and 3", s.Size, s.Closed[pool.CloseEvicted])
+	}
+	cs[3].Release() // at the new size: kept
+	if s := p.Stats(); s.Size != 1 || s.Idle != 1 {
+		t.Errorf("size %d idle %d, want 1 and 1", s.Size, s.Idle)
+	}
+	if err := p.Resize(3); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Resize(0); err == nil || !strings.Contains(err.Error(), "MaxSize") {
+		t.Errorf("Resize(0) = %v, want an error naming MaxSize", err)
+	}
+}
+
+func TestEvictIdle(t *testing.T) {
+	f := &factory{}
+	p := newPool(t, f, pool.Config{MaxSize: 3})
+	a, b := mustAcquire(t, p), mustAcquire(t, p)
+	a.Release()
+	b.Release()
+	if n := p.EvictIdle(func(c *fakeConn) bool { return c == a.Value() }); n != 1 || !a.Value().closed.Load() || b.Value().closed.Load() {
+		t.Errorf("evicted %d; a closed %v, b closed %v; want 1, true, false", n, a.Value().closed.Load(), b.Value().closed.Load())
+	}
+	if n := p.EvictIdle(nil); n != 1 {
+		t.Errorf("evicted %d, want the last idle one", n)
 	}
 }

@@ -1,0 +1,68 @@
+package pool
+
+import "fmt"
+
+// Resize sets MaxSize at run time. Shrinking closes idle connections above
+// the new size at once, least recently used first; the pool then dials no
+// more until borrowed ones have brought it below the new size. Growing
+// serves waiters at once.
+func (p *Pool[T]) Resize(maxSize int) error {
+	p.mu.Lock()
+	switch {
+	case maxSize < 1:
+		p.mu.Unlock()
+		return fmt.Errorf("MaxSize %d: must be at least 1", maxSize)
+	case maxSize < p.cfg.MinSize:
+		p.mu.Unlock()
+		return fmt.Errorf("MaxSize %d: less than MinSize (%d)", maxSize, p.cfg.MinSize)
+	case maxSize <= p.cfg.CriticalReserve:
+		p.mu.Unlock()
+		return fmt.Errorf("MaxSize %d: not above CriticalReserve (%d)", maxSize, p.cfg.CriticalReserve)
+	}
+	p.cfg.MaxSize = maxSize
+	var surplus []*Conn[T]
+	for p.total > maxSize && len(p.idle) > 0 {
+		surplus = append(surplus, p.idle[0])
+		p.idle = p.idle[1:]
+		p.total--
+		p.stats.closed[CloseEvicted]++
+	}
+	p.wakeLocked()
+	p.mu.Unlock()
+	for _, c := range surplus {
+		p.f.Close(c.value, CloseEvicted)
+	}
+	return nil
+}
+
+// EvictIdle closes the idle connections for which match reports true (every
+// idle connection when match is nil) and returns how many it closed.
+// Maintenance then refills to MinSize.
+func (p *Pool[T]) EvictIdle(match func(T) bool) int {
+	p.mu.Lock()
+	var evicted []*Conn[T]
+	keep := p.idle[:0]
+	for _, c := range p.idle {
+		if match == nil || match(c.value) {
+			evicted = append(evicted, c)
+		} else {
+			keep = append(keep, c)
+		}
+	}
+	clear(p.idle[len(keep):])
+	p.idle = keep
+	p.total -= len(evicted)
+	p.stats.closed[CloseEvicted] += int64(len(evicted))
+	p.wakeLocked()
+	p.mu.Unlock()
+	for _, c := range evicted {
+		p.f.Close(c.value, CloseEvicted)
+	}
+	if len(evicted) > 0 {
+		select {
+		case p.trigger <- struct{}{}:
+		default:
+		}
+	}
+	return len(evicted)
+}
