@@ -54,7 +54,7 @@ func BenchmarkAcquireReleaseVsPuddle(b *testing.B) {
 			f := &factory{}
 			p, err := puddle.NewPool(&puddle.Config[*fakeConn]{
 				Constructor: f.Create,
-				Destructor:  func(c *fakeConn) { _ = f.Close(c) },
+				Destructor:  func(c *fakeConn) { _ = f.Close(c, pool.CloseEvicted) },
 				MaxSize:     maxSize,
 			})
 			if err != nil {
