@@ -13,6 +13,8 @@ import (
 	"io"
 	"math"
 	mrand "math/rand/v2"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -43,6 +45,7 @@ type demoConfig struct {
 	Tenants  int           // number of tenants
 	Workers  int           // concurrent workers
 	MaxSize  int           // the pool's MaxSize
+	Serve    string        // an address to serve the dashboard on while the workload runs; "" for none
 
 	// Progress receives progress reports while the workload runs; nil for
 	// none. With Interactive, a redrawn progress bar; without, one line at
@@ -73,6 +76,7 @@ func runDemoCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.IntVar(&cfg.Tenants, "tenants", 4, "number of tenants (load is skewed: the first tenant is the busiest)")
 	fs.IntVar(&cfg.Workers, "workers", 16, "number of concurrent workers")
 	fs.IntVar(&cfg.MaxSize, "max", 8, "the pool's MaxSize: physical connections open at most")
+	fs.StringVar(&cfg.Serve, "serve", "", "serve the dashboard and management API on this address (e.g. 127.0.0.1:8080) while the workload runs")
 	fs.Usage = func() {
 		w := fs.Output()
 		fmt.Fprint(w, "Usage: sqlpool demo [flags]\n\n")
@@ -336,6 +340,13 @@ func runDemo(ctx context.Context, out io.Writer, cfg demoConfig) (err error) {
 			db.Close()
 		}
 	}()
+	if cfg.Serve != "" {
+		stop, err := serveDashboard(cfg.Serve, c, cfg.Progress)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 
 	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -859,4 +870,28 @@ func fmtDuration(d time.Duration) string {
 	default:
 		return fmt.Sprintf("%.2fs", d.Seconds())
 	}
+}
+
+// serveDashboard serves c's dashboard and management API on addr until stop
+// is called.
+func serveDashboard(addr string, c *sqlpool.Connector, log io.Writer) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("-serve: %w", err)
+	}
+	srv := &http.Server{Handler: c.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv.Serve(ln)
+	}()
+	if log != nil {
+		fmt.Fprintf(log, "sqlpool demo: dashboard on http://%s/\n", ln.Addr())
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		<-done
+	}, nil
 }

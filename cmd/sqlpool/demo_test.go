@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -151,4 +153,57 @@ func TestDispatch(t *testing.T) {
 			t.Errorf("run(%q) printed %q, want it to contain %q", tc.args, got, tc.out)
 		}
 	}
+}
+
+func TestDemoServesTheDashboard(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	progress := &lockedWriter{w: new(bytes.Buffer)}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error)
+	go func() {
+		done <- runDemo(ctx, io.Discard, demoConfig{Driver: "sqlite", Duration: time.Minute, Tenants: 2, Workers: 2, MaxSize: 2,
+			Serve: "127.0.0.1:0", Progress: progress})
+	}()
+	var url string
+	deadline := time.Now().Add(10 * time.Second)
+	for url == "" && time.Now().Before(deadline) {
+		if _, u, ok := strings.Cut(progress.String(), "dashboard on "); ok {
+			url, _, _ = strings.Cut(u, "\n")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if url == "" {
+		t.Fatal("no dashboard address printed")
+	}
+	resp, err := http.Get(url + "api/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /api/stats: %s", resp.Status)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// lockedWriter is a writer safe for the demo's and the test's goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func (l *lockedWriter) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.String()
 }
