@@ -14,7 +14,7 @@ import (
 	"github.com/sqlpool/sqlpool/pool"
 )
 
-// TestAConnectionIsNeverLentTwice runs 64 goroutines that acquire and
+// TestExclusivityNoConnectionIsLentTwice runs 64 goroutines that acquire and
 // release (or destroy, or break) connections of a small pool as fast as they
 // can, with priorities, impatient callers, validation on every acquisition,
 // lifetimes and idle timeouts short enough that maintenance closes
@@ -22,7 +22,7 @@ import (
 // every acquisition sets and every release clears: a connection lent to two
 // borrowers at once, or a closed one lent at all, fails the test; the fake
 // factory panics on a connection closed twice.
-func TestAConnectionIsNeverLentTwice(t *testing.T) {
+func TestExclusivityNoConnectionIsLentTwice(t *testing.T) {
 	const goroutines = 64
 	total := 200_000
 	if testing.Short() {
