@@ -2,6 +2,7 @@ package sqlpool
 
 import (
 	"context"
+	"database/sql/driver"
 	"fmt"
 	"log/slog"
 	"time"
@@ -64,13 +65,133 @@ type Config struct {
 	// operation fails at once with ErrQueueFull. Default 0: no cap.
 	MaxWaitQueue int
 
-	// MaxLifetime closes a connection this long after it was dialed, when it
-	// is next idle. Keep it below the server's and any middlebox's limits.
-	// Default 30m; negative: never.
+	// MaxLifetime closes a connection this long after it was dialed (give
+	// or take LifetimeJitter), when it is next idle or released. Keep it
+	// below the server's and any middlebox's limits. Default 30m; negative:
+	// never.
 	MaxLifetime time.Duration
+	// LifetimeJitter spreads the connections' lifetimes over
+	// MaxLifetime×(1±LifetimeJitter), drawn once per connection when it is
+	// dialed, so that connections dialed together are not all closed and
+	// dialed again in one maintenance tick: any n connections dialed in a
+	// row expire more than 0.44/n of that range apart (see
+	// pool.Config.LifetimeJitter). Default 0.1 (±10%); negative: none.
+	LifetimeJitter float64
+	// MaxUses closes a connection when it is released after its MaxUses-th
+	// borrowing (Oracle UCP's maximum reuse count; reason "usage").
+	// Default 0: no limit.
+	MaxUses int64
 	// IdleTimeout closes a connection idle this long while more than MinSize
 	// are open. Default 10m; negative: never.
 	IdleTimeout time.Duration
+
+	// ErrorThreshold turns on adaptive aging: when more than this share of
+	// a connection's last ErrorWindow borrowings failed, or of the pool's,
+	// that connection's lifetime, or every connection's, shortens in
+	// proportion, down to MinLifetime when all failed, and grows back as
+	// borrowings succeed again. A borrowing failed when one of its
+	// operations returned an error, except the caller's own cancellation
+	// (its context done), driver.ErrSkip, and errors whose SQLSTATE (when
+	// the driver reports one, as lib/pq and pgx do) is of class 22 (data),
+	// 23 (integrity), 40 (transaction rollback) or 42 (syntax, access): the
+	// statement's fault, not the connection's. See
+	// pool.Config.ErrorThreshold. Default 0: off; 0.2 is a reasonable
+	// value.
+	ErrorThreshold float64
+	// ErrorWindow is the number of recent borrowings adaptive aging judges,
+	// per connection and for the pool. Default 20, at most 64.
+	ErrorWindow int
+	// MinLifetime is the shortest lifetime adaptive aging gives. Default
+	// MaxLifetime/10.
+	MinLifetime time.Duration
+
+	// MaxBorrowTime reports a physical connection borrowed longer than this
+	// (an open Rows, Tx or *sql.Conn), once per borrowing, to OnWarning and
+	// Logger (Warn level), within a MaintenanceInterval. Default 0: off.
+	MaxBorrowTime time.Duration
+	// ReclaimBorrowed makes MaxBorrowTime a hard limit, like UCP's
+	// abandoned-connection timeout: the physical connection is taken from
+	// its borrower and closed (reason "reclaimed"), its slot (and its
+	// partition's) freed for others at once; the borrower's next operation
+	// fails with ErrReclaimed, and so does every later one of the same Tx
+	// or *sql.Conn (database/sql then gives the handle back without
+	// closing anything twice). A call to the driver in progress at that
+	// moment is not interrupted: the connection is closed when it returns,
+	// and its error, if any, is ErrReclaimed (closing a connection under a
+	// running call races inside go-sql-driver/mysql and pgx; bound calls
+	// with contexts or statement timeouts). Rows being read and a
+	// connection reached with Raw are not protected: the close may happen
+	// under them, and they see the driver's error. Default false; needs
+	// MaxBorrowTime.
+	ReclaimBorrowed bool
+	// WarnFraction gives a soft warning, to OnWarning and Logger, when a
+	// physical connection reaches this fraction of its lifetime (at Debug
+	// level: every connection does), of MaxUses (Debug) or of
+	// MaxBorrowTime (Warn). RecycleAdaptive uses it too. Default 0.9;
+	// negative: no soft warnings (RecycleAdaptive then uses 0.9).
+	WarnFraction float64
+	// OnWarning, if set, receives each Warning: soft ones, and borrowings
+	// past MaxBorrowTime. It runs on the goroutine that noticed (an
+	// acquiring one, or the pool's maintenance goroutine); keep it short.
+	// Default nil.
+	OnWarning func(Warning)
+	// KeepaliveInterval pings, from the maintenance goroutine, every idle
+	// connection neither used nor pinged for this long, so that server
+	// idle limits (MySQL's wait_timeout, PostgreSQL's idle_session_timeout,
+	// PgBouncer's and proxies' idle timeouts) and middleboxes that drop
+	// idle flows (often at 5 minutes; 350s on an AWS NLB, 4 minutes on an
+	// Azure load balancer) neither close it nor leave a caller to find it
+	// dead. A connection whose ping fails is closed (reason "validation")
+	// and replaced at once, and its idle siblings are checked. A ping is
+	// not a use: IdleTimeout still closes surplus connections. Default 2m,
+	// HikariCP's default, below those limits, for one round trip per idle
+	// connection every 2 minutes; negative: off.
+	KeepaliveInterval time.Duration
+
+	// Recycle is what happens to a connection's session when a borrowing
+	// ends: RecycleFast (the default: the session is reused as the last
+	// borrower left it), RecycleChecked (reset: DISCARD ALL on PostgreSQL),
+	// RecycleReplace (a new connection) or RecycleAdaptive. See
+	// RecycleStrategy. It applies to every partition.
+	Recycle RecycleStrategy
+	// ResetSQL is the statement RecycleChecked runs, after the driver's
+	// ResetSession, to reset a session, instead of the driver's default
+	// (DISCARD ALL on lib/pq and pgx; none elsewhere, where Checked
+	// replaces the connection). If it contains DISCARD ALL or DEALLOCATE,
+	// the connection's statement cache is dropped after it runs. Default "".
+	ResetSQL string
+
+	// BeforeConnect, if set, is called before each dial of a physical
+	// connection, with the dial's context (bounded by ConnectTimeout,
+	// carrying the values of the operation that needs the connection). A
+	// non-nil error fails the dial with it. Use it to refresh what your
+	// driver.Connector reads on each Connect, such as a short-lived IAM
+	// token or rotated password: sqlpool calls the same Connector's Connect
+	// right after, so the credential must reach the driver through it (a
+	// Connector of your own that builds the DSN from the current
+	// credential, go-sql-driver/mysql's Config.BeforeConnect, pgx's
+	// stdlib.OptionBeforeConnect); a Connector that parsed a fixed DSN once
+	// (pq.NewConnector) will not see it. Default nil.
+	BeforeConnect func(ctx context.Context) error
+	// AfterConnect, if set, is called with each new physical connection
+	// before it is used (session setup that every session needs). A non-nil
+	// error closes the connection and fails the dial with it. Default nil.
+	AfterConnect func(ctx context.Context, conn driver.Conn) error
+	// BeforeAcquire, if set, is called before a physical connection is
+	// lent to an operation, with the operation's context. Returning false
+	// vetoes it: the connection is closed (reason "evicted") and another is
+	// tried, up to MaxSize times in a row, after which the operation
+	// fails. Default nil.
+	BeforeAcquire func(ctx context.Context, conn driver.Conn) bool
+	// AfterRelease, if set, is called when a borrowing ends with the
+	// connection fit to be reused, before it is recycled. Returning false
+	// closes it (reason "evicted"). Default nil.
+	AfterRelease func(conn driver.Conn) bool
+	// BeforeClose, if set, is called right before each physical connection
+	// is closed, whatever the reason, on the goroutine that closes it (for
+	// a reclaimed one, the pool's maintenance goroutine, or the borrower's
+	// when a call was in progress). Default nil.
+	BeforeClose func(conn driver.Conn)
 
 	// ConnectTimeout bounds one dial. Default 30s.
 	ConnectTimeout time.Duration
@@ -189,6 +310,9 @@ func (c Config) poolConfig() (pool.Config, error) {
 	if c.StatementCacheMode > CacheAll {
 		return pool.Config{}, fmt.Errorf("sqlpool: invalid Config: StatementCacheMode is %v", c.StatementCacheMode)
 	}
+	if c.Recycle > RecycleAdaptive {
+		return pool.Config{}, fmt.Errorf("sqlpool: invalid Config: Recycle is %v", c.Recycle)
+	}
 	pc := pool.Config{
 		MinSize:               c.MinSize,
 		MaxSize:               c.MaxSize,
@@ -196,7 +320,16 @@ func (c Config) poolConfig() (pool.Config, error) {
 		AcquireTimeout:        c.AcquireTimeout,
 		MaxWaitQueue:          c.MaxWaitQueue,
 		MaxLifetime:           c.MaxLifetime,
+		LifetimeJitter:        c.LifetimeJitter,
+		MaxUses:               c.MaxUses,
 		IdleTimeout:           c.IdleTimeout,
+		ErrorThreshold:        c.ErrorThreshold,
+		ErrorWindow:           c.ErrorWindow,
+		MinLifetime:           c.MinLifetime,
+		MaxBorrowTime:         c.MaxBorrowTime,
+		ReclaimBorrowed:       c.ReclaimBorrowed,
+		WarnFraction:          c.WarnFraction,
+		KeepaliveInterval:     c.KeepaliveInterval,
 		ConnectTimeout:        c.ConnectTimeout,
 		ConnectRate:           c.ConnectRate,
 		MaxConcurrentConnects: c.MaxConcurrentConnects,

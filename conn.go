@@ -27,13 +27,18 @@ type physConn struct {
 	resetter      driver.SessionResetter
 	validator     driver.Validator
 
-	id       int64                     // for Stats
-	label    atomic.Pointer[partState] // the partition its session is set up for
-	busy     atomic.Bool               // borrowed through a handle
-	borrow   borrowInfo                // for the leak detector
-	cache    stmtCache                 // owned by the borrower
-	total    *atomic.Int64             // statements cached by the whole pool
-	maxTotal int64                     // cap on *total
+	id    int64                     // for Stats
+	label atomic.Pointer[partState] // the partition its session is set up for
+	busy  atomic.Bool               // borrowed through a handle
+	part  atomic.Pointer[partState] // the partition slot the borrowing holds; nil once given back (releasePart)
+	// state counts the driver calls in progress and holds the reclaim's
+	// bits, with ReclaimBorrowed (see enterOp).
+	state       atomic.Int32
+	beforeClose func(driver.Conn) // Config.BeforeClose
+	borrow      borrowInfo        // for the leak detector
+	cache       stmtCache         // owned by the borrower
+	total       *atomic.Int64     // statements cached by the whole pool
+	maxTotal    int64             // cap on *total
 }
 
 func newPhysConn(c driver.Conn, id int64) *physConn {
@@ -63,6 +68,14 @@ type conn struct {
 	tx      bool                  // a transaction is open on pc
 	boundAt time.Time             // when pc was bound, if the Connector is timed
 	bad     bool                  // pc returned driver.ErrBadConn
+	failed  bool                  // an operation of the borrowing failed (classify)
+	// canceled: an operation of the borrowing failed because its caller's
+	// context ended.
+	canceled bool
+	// opCtx is the context of the operation in progress, from start to end
+	// only (never across operations), so that end can tell the caller's
+	// cancellation from a failure: runStmt calls end without it.
+	opCtx context.Context
 }
 
 var (
@@ -117,6 +130,7 @@ func (h *conn) bind(ctx context.Context) (*physConn, error) {
 	pc.Value().busy.Store(true)
 	ps.acquires.Add(1)
 	ps.inUse.Add(1)
+	pc.Value().part.Store(ps)
 	if timed {
 		h.boundAt = time.Now()
 	}
@@ -135,38 +149,62 @@ func (h *conn) check(err error) error {
 	return err
 }
 
-// release ends the borrowing: the physical connection goes back to the pool,
-// or is closed when it is broken or left inside a transaction.
+// release ends the borrowing: the physical connection goes back to the pool
+// (recycled by Config.Recycle), or is closed when it is broken or left
+// inside a transaction. A connection reclaimed by the pool (MaxBorrowTime)
+// is already closed: release only drops what the handle kept of it.
 func (h *conn) release() {
 	pc := h.pc
 	if pc == nil {
 		return
 	}
 	h.pc = nil
+	h.opCtx = nil
+	c := h.c
 	v := pc.Value()
-	if h.c.timed {
+	if c.timed {
 		hold := time.Since(h.boundAt)
-		if h.c.metrics {
+		if c.metrics {
 			h.part.rec.RecordRelease(hold)
 		}
-		if f := h.c.cfg.Hooks.OnRelease; f != nil {
+		if f := c.cfg.Hooks.OnRelease; f != nil {
 			f(ReleaseEvent{Partition: h.part.name, ConnID: v.id, Hold: hold})
 		}
 	}
 	v.busy.Store(false)
-	h.part.inUse.Add(-1)
-	h.part.leave()
-	v.cache.endBorrowing()
+	v.releasePart()
 	v.borrow.since.Store(0)
-	switch {
-	case h.bad || (v.validator != nil && !v.validator.IsValid()):
-		pc.Destroy(pool.CloseErrors)
-	case h.tx:
-		pc.Destroy(pool.CloseEvicted)
-	default:
-		pc.Release()
+	bad, inTx, failed, canceled := h.bad, h.tx, h.failed, h.canceled
+	h.bad, h.tx, h.failed, h.canceled = false, false, false, false
+	if c.reclaim && !v.enterCall() { // reclaimed: the pool has closed it
+		v.forgetStmts()
+		return
 	}
-	h.bad, h.tx = false, false
+	v.cache.endBorrowing()
+	if failed {
+		pc.ReportError()
+	}
+	var taken bool
+	switch {
+	case bad || (v.validator != nil && !v.validator.IsValid()):
+		reason := pool.CloseErrors
+		if canceled { // the caller's cancellation broke it (mysql closes on cancel)
+			reason = pool.CloseEvicted
+		}
+		taken = pc.Destroy(reason)
+	case inTx:
+		taken = pc.Destroy(pool.CloseEvicted)
+	case c.cfg.AfterRelease != nil && !c.cfg.AfterRelease(v.Conn):
+		taken = pc.Destroy(pool.CloseEvicted)
+	default:
+		taken = c.recycle(pc, failed)
+	}
+	if !taken { // reclaimed meanwhile
+		v.forgetStmts()
+	}
+	if c.reclaim {
+		v.exitCall()
+	}
 }
 
 // IsValid is called by database/sql each time it takes the handle back: the
@@ -252,7 +290,18 @@ func (h *conn) start(ctx context.Context, op, query string) (*physConn, time.Tim
 			return nil, time.Time{}, fmt.Errorf("sqlpool: partition %q QueryRate: %w", h.part.name, err)
 		}
 	}
+	if !h.enterOp() {
+		return nil, time.Time{}, ErrReclaimed
+	}
+	h.opCtx = ctx
 	return pc, h.queryStart(pc, op, query), nil
+}
+
+// abandonOp ends an operation begun by start that did not run (runStmt's
+// errArgCount) without calling end.
+func (h *conn) abandonOp() {
+	h.opCtx = nil
+	h.exitOp(nil)
 }
 
 func (h *conn) queryStart(pc *physConn, op, query string) time.Time {
@@ -270,6 +319,11 @@ func (h *conn) queryStart(pc *physConn, op, query string) time.Time {
 // driver.ErrBadConn. It returns err unchanged (database/sql compares some
 // errors by identity).
 func (h *conn) end(op, query string, t0 time.Time, err error) error {
+	err = h.exitOp(err)
+	if err != nil {
+		h.classify(h.opCtx, err)
+	}
+	h.opCtx = nil
 	if f := h.c.cfg.Hooks.OnQueryEnd; f != nil && h.pc != nil {
 		f(QueryEvent{Partition: h.part.name, ConnID: h.pc.Value().id, Op: op, Query: query, Duration: time.Since(t0), Err: err})
 	}
@@ -303,6 +357,7 @@ func (h *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 		if err != errArgCount {
 			return r, err
 		}
+		h.abandonOp()
 	}
 	pc, t0, err := h.start(ctx, opExec, query)
 	if err != nil {
@@ -346,6 +401,7 @@ func (h *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 		if err != errArgCount {
 			return r, err
 		}
+		h.abandonOp()
 	}
 	pc, t0, err := h.start(ctx, opQuery, query)
 	if err != nil {
@@ -499,6 +555,10 @@ type tx struct {
 }
 
 func (t *tx) Commit() error {
+	if !t.h.enterOp() {
+		t.h.setTx(false)
+		return ErrReclaimed
+	}
 	t0 := t.h.queryStart(t.h.pc.Value(), opCommit, "")
 	err := t.tx.Commit()
 	t.h.setTx(false)
@@ -506,6 +566,10 @@ func (t *tx) Commit() error {
 }
 
 func (t *tx) Rollback() error {
+	if !t.h.enterOp() {
+		t.h.setTx(false)
+		return ErrReclaimed
+	}
 	t0 := t.h.queryStart(t.h.pc.Value(), opRollback, "")
 	err := t.tx.Rollback()
 	t.h.setTx(false)

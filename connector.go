@@ -57,6 +57,14 @@ type Connector struct {
 	stop          chan struct{}  // closed by Close: the leak detector exits
 	bg            sync.WaitGroup // the leak detector
 	leaksDetected atomic.Int64   // borrowings reported held past LeakThreshold
+
+	// The lifecycle (lifecycle.go), resolved from the Config.
+	recycleMode       RecycleStrategy
+	reset             resetPlan     // RecycleChecked's session reset
+	reclaim           bool          // ReclaimBorrowed: handles bracket driver calls (enterOp)
+	nearEnd           float64       // RecycleAdaptive replaces past this fraction of a limit
+	maxUses           int64         // Config.MaxUses
+	validationTimeout time.Duration // bounds a session reset
 }
 
 var (
@@ -72,9 +80,11 @@ func NewConnector(d driver.Driver, dsn string, cfg Config) (*Connector, error) {
 	if d == nil {
 		return nil, errors.New("sqlpool: NewConnector: driver is nil")
 	}
-	if isSQLiteMemory(d, dsn) && !(cfg.MaxSize == 1 && cfg.MaxLifetime < 0 && cfg.IdleTimeout < 0) {
+	if isSQLiteMemory(d, dsn) && !(cfg.MaxSize == 1 && cfg.MaxLifetime < 0 && cfg.IdleTimeout < 0 &&
+		cfg.MaxUses == 0 && !cfg.ReclaimBorrowed && (cfg.Recycle == RecycleFast || cfg.Recycle == RecycleChecked && cfg.ResetSQL != "")) {
 		return nil, fmt.Errorf("sqlpool: DSN %q is an in-memory SQLite database, one per connection, which recycling would silently empty: "+
-			"use a file, or mode=memory&cache=shared, or set MaxSize 1, MaxLifetime -1 and IdleTimeout -1", dsn)
+			"use a file, or mode=memory&cache=shared, or set MaxSize 1, MaxLifetime -1 and IdleTimeout -1 "+
+			"(and no MaxUses, ReclaimBorrowed, or Recycle that replaces connections)", dsn)
 	}
 	var base driver.Connector = dsnConnector{dsn: dsn, d: d}
 	if dc, ok := d.(driver.DriverContext); ok {
@@ -129,9 +139,16 @@ func newConnector(base driver.Connector, d driver.Driver, cfg Config) (*Connecto
 	if err := c.newRouter(cfg.Routing, d); err != nil {
 		return nil, err
 	}
+	c.recycleMode, c.reset = cfg.Recycle, resetPlanFor(d, cfg.ResetSQL)
+	c.reclaim, c.maxUses = cfg.ReclaimBorrowed, cfg.MaxUses
 	c.pool, err = pool.New[*physConn](factory{c}, pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("sqlpool: invalid Config: %w", err)
+	}
+	pcfg = c.pool.Config()
+	c.validationTimeout = pcfg.ValidationTimeout
+	if c.nearEnd = pcfg.WarnFraction; c.nearEnd <= 0 {
+		c.nearEnd = pool.DefaultWarnFraction
 	}
 	if cfg.LeakThreshold > 0 {
 		c.bg.Add(1)
@@ -164,7 +181,7 @@ func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
 		if err != nil {
 			return nil, acquireError(err)
 		}
-		pc.Release()
+		pc.ReleaseUnused()
 	}
 	return &conn{c: c}, nil
 }
@@ -326,7 +343,7 @@ func (f factory) Create(ctx context.Context) (*physConn, error) {
 	if c.cfg.Hooks.OnConnect != nil {
 		t0 = time.Now()
 	}
-	dc, err := c.base.Connect(ctx)
+	dc, err := c.connect(ctx)
 	if err != nil {
 		if f := c.cfg.Hooks.OnConnect; f != nil {
 			f(ConnectEvent{Duration: time.Since(t0), Err: err})
@@ -334,6 +351,7 @@ func (f factory) Create(ctx context.Context) (*physConn, error) {
 		return nil, err
 	}
 	pc := newPhysConn(dc, c.nextID.Add(1))
+	pc.beforeClose = c.cfg.BeforeClose
 	if f := c.cfg.Hooks.OnConnect; f != nil {
 		f(ConnectEvent{ConnID: pc.id, Duration: time.Since(t0)})
 	}
@@ -347,6 +365,27 @@ func (f factory) Create(ctx context.Context) (*physConn, error) {
 	c.live[pc] = struct{}{}
 	c.connMu.Unlock()
 	return pc, nil
+}
+
+// connect dials a driver connection, with the BeforeConnect and
+// AfterConnect hooks.
+func (c *Connector) connect(ctx context.Context) (driver.Conn, error) {
+	if f := c.cfg.BeforeConnect; f != nil {
+		if err := f(ctx); err != nil {
+			return nil, fmt.Errorf("sqlpool: BeforeConnect: %w", err)
+		}
+	}
+	dc, err := c.base.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if f := c.cfg.AfterConnect; f != nil {
+		if err := f(ctx, dc); err != nil {
+			dc.Close()
+			return nil, fmt.Errorf("sqlpool: AfterConnect: %w", err)
+		}
+	}
+	return dc, nil
 }
 
 func (factory) Reset(ctx context.Context, pc *physConn) error {
@@ -366,15 +405,33 @@ func (factory) Validate(ctx context.Context, pc *physConn) error {
 	return nil
 }
 
+// Close closes a physical connection. A reclaimed one is closed on the
+// pool's maintenance goroutine while its borrower may still hold it: its
+// statements, which belong to the borrower, are left to it (the handle
+// forgets them), its partition slot is freed here (releasePart runs once,
+// here or in the borrower's release), and the driver connection is closed
+// now or at the end of the call in progress (see enterOp).
 func (f factory) Close(pc *physConn, reason pool.CloseReason) error {
-	pc.closeAllStmts()
 	c := f.c
+	reclaimed := reason == pool.CloseReclaimed
+	if !reclaimed {
+		pc.closeAllStmts()
+	}
 	c.connMu.Lock()
 	delete(c.live, pc)
-	c.closedCache.add(pc.cache.stats())
+	cs := pc.cache.stats()
+	if reclaimed {
+		cs.Cached = 0 // forgotten by the borrower
+	}
+	c.closedCache.add(cs)
 	c.connMu.Unlock()
 	if f := c.cfg.Hooks.OnClose; f != nil {
 		f(CloseEvent{ConnID: pc.id, Reason: reason.String()})
 	}
-	return pc.Close()
+	if reclaimed {
+		pc.releasePart()
+		pc.markReclaimed() // closes now, or when the call in progress ends
+		return nil
+	}
+	return pc.closeDriver()
 }

@@ -244,11 +244,21 @@ func (c *Connector) acquire(ctx context.Context, t *tags) (*pool.Conn[*physConn]
 	if err := ps.enter(ctx, c.pool.Config().AcquireTimeout); err != nil {
 		return nil, ps, err
 	}
+	vetoes := 0
 	for attempt := 1; ; attempt++ {
 		pc, err := c.pool.AcquireLabeled(ctx, t.priority, ps.id)
 		if err != nil {
 			ps.leave()
 			return nil, ps, acquireError(err)
+		}
+		if f := c.cfg.BeforeAcquire; f != nil && !f(ctx, pc.Value().Conn) {
+			pc.Destroy(pool.CloseEvicted)
+			attempt--
+			if vetoes++; vetoes > c.pool.Config().MaxSize {
+				ps.leave()
+				return nil, ps, fmt.Errorf("sqlpool: BeforeAcquire vetoed %d connections in a row", vetoes)
+			}
+			continue
 		}
 		err = pc.Value().setLabel(ctx, ps)
 		if err == nil {

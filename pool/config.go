@@ -18,6 +18,11 @@ const (
 	DefaultValidationBypass    = 500 * time.Millisecond
 	DefaultMaintenanceInterval = time.Second
 	DefaultFailFastBelow       = 0.05
+	DefaultLifetimeJitter      = 0.1
+	DefaultWarnFraction        = 0.9
+	DefaultKeepaliveInterval   = 2 * time.Minute
+	DefaultErrorWindow         = 20
+	maxErrorWindow             = 64 // the bits of an outcomes window
 )
 
 // Config sizes and times a Pool. Its zero value is usable: every zero field
@@ -42,12 +47,83 @@ type Config struct {
 	// beyond it Acquire fails at once with ErrQueueFull. Default 0: no cap.
 	MaxWaitQueue int
 
-	// MaxLifetime closes a connection this long after it was created, when it
-	// is next idle. Default 30m; negative: never.
+	// MaxLifetime closes a connection this long after it was created (give
+	// or take LifetimeJitter), when it is next idle or released. Default
+	// 30m; negative: never.
 	MaxLifetime time.Duration
+	// LifetimeJitter spreads the lifetimes of the connections over
+	// MaxLifetime×(1±LifetimeJitter), so that connections dialed together
+	// are not all closed, and dialed again, in one maintenance tick. Each
+	// connection's lifetime is drawn once, when it is created (drawing it
+	// again at every check would converge on MaxLifetime): the pool starts
+	// at a random point and steps by the golden ratio through the range, so
+	// that any n connections created in a row lie more than 0.44/n of the
+	// range apart, which independent random draws would not promise.
+	// Default 0.1 (±10%); negative: no jitter. It must be less than 1.
+	LifetimeJitter float64
+	// MaxUses closes a connection when it is released after its MaxUses-th
+	// acquisition (Oracle UCP's maximum reuse count), with the reason
+	// CloseUsage. Default 0: no limit.
+	MaxUses int64
 	// IdleTimeout closes a connection idle for this long, while the pool is
 	// above MinSize. Default 10m; negative: never.
 	IdleTimeout time.Duration
+
+	// ErrorThreshold turns on adaptive aging: when the share of failed
+	// borrowings (see Conn.ReportError) among a connection's last
+	// ErrorWindow borrowings, or among the pool's last ErrorWindow
+	// borrowings, exceeds ErrorThreshold, the lifetime of that connection,
+	// or of every connection, shortens linearly with the excess: from its
+	// jittered MaxLifetime at the threshold down to MinLifetime when every
+	// borrowing failed. A connection is judged once ErrorWindow/4 of its
+	// borrowings are recorded, the pool once ErrorWindow are. As successful
+	// borrowings push the failures out of the window, the lifetime grows
+	// back. A connection that outlives its shortened lifetime is closed
+	// with the reason CloseLifetime and counted in Stats.Shortened. Needs
+	// MaxLifetime. Default 0: off; it must be less than 1 (0.2 is a
+	// reasonable value).
+	ErrorThreshold float64
+	// ErrorWindow is the number of recent borrowings adaptive aging looks
+	// at, for each connection and for the pool. Default 20; at most 64.
+	ErrorWindow int
+	// MinLifetime is the shortest lifetime adaptive aging gives a
+	// connection. Default MaxLifetime/10.
+	MinLifetime time.Duration
+
+	// MaxBorrowTime reports a connection borrowed for longer, once per
+	// borrowing (to the Factory's Warn, if it has one, else to Logger), on
+	// the maintenance pass after the limit passes. Default 0: off.
+	MaxBorrowTime time.Duration
+	// ReclaimBorrowed makes MaxBorrowTime a hard limit, like UCP's
+	// abandoned-connection timeout: the connection is taken back from its
+	// borrower and closed (Factory.Close with CloseReclaimed, on the
+	// maintenance goroutine, while the borrower may still use it: see
+	// Factory.Close), its slot is freed for waiters, and the borrower's
+	// later Release, Destroy or Replace does nothing and reports false
+	// (Conn.Reclaimed reports it too). Default false; it needs
+	// MaxBorrowTime.
+	ReclaimBorrowed bool
+	// WarnFraction gives a soft warning (to the Factory's Warn, if it has
+	// one, else to Logger) when a connection reaches this fraction of a
+	// limit: its lifetime (seen by maintenance while idle, and on each
+	// acquisition), MaxUses (on acquisition) or MaxBorrowTime (by
+	// maintenance). Each is given once per connection (per borrowing for
+	// MaxBorrowTime). Default 0.9; negative: no soft warnings. It must be
+	// less than 1.
+	WarnFraction float64
+	// KeepaliveInterval makes maintenance validate (ping) every idle
+	// connection not used nor pinged for this long, so that server idle
+	// limits (MySQL's wait_timeout, PostgreSQL's idle_session_timeout,
+	// PgBouncer's and proxies' idle timeouts) and stateful middleboxes that
+	// drop idle flows (often at 5 minutes, or 350s on an AWS NLB) neither
+	// close it nor leave a borrower to find it dead. A connection that
+	// fails is closed (CloseValidation) and a replacement dialed at once;
+	// its siblings become suspect and are validated too. A ping does not
+	// count as a use: IdleTimeout still closes surplus connections.
+	// Default 2m (HikariCP's keepaliveTime default): it costs one round trip
+	// per idle connection every 2 minutes, and stays below the limits
+	// above; negative: off.
+	KeepaliveInterval time.Duration
 
 	// ConnectTimeout bounds one dial (Factory.Create). Default 30s.
 	ConnectTimeout time.Duration
@@ -143,8 +219,9 @@ type Config struct {
 	// OnDeadlock, if set, receives each deadlock report, on the maintenance
 	// goroutine (maintenance waits for it to return). Default nil.
 	OnDeadlock func(DeadlockReport)
-	// Logger receives the pool's warnings (deadlock reports). Default nil:
-	// slog.Default() at the time of logging.
+	// Logger receives the pool's warnings: deadlock reports, and the
+	// Warnings of connections when the Factory is not a Warner. Default
+	// nil: slog.Default() at the time of logging.
 	Logger *slog.Logger
 }
 
@@ -162,7 +239,7 @@ func (c Config) normalize() (Config, error) {
 		v    int
 	}{{"MinSize", c.MinSize}, {"MaxSize", c.MaxSize}, {"InitialSize", c.InitialSize},
 		{"MaxWaitQueue", c.MaxWaitQueue}, {"MaxConcurrentConnects", c.MaxConcurrentConnects},
-		{"CriticalReserve", c.CriticalReserve}} {
+		{"CriticalReserve", c.CriticalReserve}, {"ErrorWindow", c.ErrorWindow}} {
 		if f.v < 0 {
 			return c, fmt.Errorf("%s is %d, must not be negative", f.name, f.v)
 		}
@@ -171,10 +248,31 @@ func (c Config) normalize() (Config, error) {
 		name string
 		v    time.Duration
 	}{{"ConnectTimeout", c.ConnectTimeout}, {"ValidationTimeout", c.ValidationTimeout},
-		{"MaintenanceInterval", c.MaintenanceInterval}, {"DeadlockThreshold", c.DeadlockThreshold}} {
+		{"MaintenanceInterval", c.MaintenanceInterval}, {"DeadlockThreshold", c.DeadlockThreshold},
+		{"MinLifetime", c.MinLifetime}, {"MaxBorrowTime", c.MaxBorrowTime}} {
 		if f.v < 0 {
 			return c, fmt.Errorf("%s is %v, must not be negative", f.name, f.v)
 		}
+	}
+	if c.MaxUses < 0 {
+		return c, fmt.Errorf("MaxUses is %d, must not be negative", c.MaxUses)
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"LifetimeJitter", c.LifetimeJitter}, {"WarnFraction", c.WarnFraction}, {"ErrorThreshold", c.ErrorThreshold}} {
+		if f.v >= 1 {
+			return c, fmt.Errorf("%s is %v, must be less than 1", f.name, f.v)
+		}
+	}
+	if c.ErrorThreshold < 0 {
+		return c, fmt.Errorf("ErrorThreshold is %v, must not be negative", c.ErrorThreshold)
+	}
+	if c.ErrorWindow > maxErrorWindow {
+		return c, fmt.Errorf("ErrorWindow is %d, must be at most %d", c.ErrorWindow, maxErrorWindow)
+	}
+	if c.ReclaimBorrowed && c.MaxBorrowTime == 0 {
+		return c, fmt.Errorf("ReclaimBorrowed is set without a MaxBorrowTime")
 	}
 	if c.ConnectRate < 0 {
 		return c, fmt.Errorf("ConnectRate is %v, must not be negative", c.ConnectRate)
@@ -221,6 +319,22 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.FailFastBelow == 0 {
 		c.FailFastBelow = DefaultFailFastBelow
+	}
+	if c.LifetimeJitter == 0 {
+		c.LifetimeJitter = DefaultLifetimeJitter
+	}
+	if c.WarnFraction == 0 {
+		c.WarnFraction = DefaultWarnFraction
+	}
+	setDefault(&c.KeepaliveInterval, DefaultKeepaliveInterval)
+	if c.ErrorWindow == 0 {
+		c.ErrorWindow = DefaultErrorWindow
+	}
+	if c.MinLifetime == 0 && c.MaxLifetime > 0 {
+		c.MinLifetime = c.MaxLifetime / 10
+	}
+	if c.ErrorThreshold > 0 && c.MaxLifetime < 0 {
+		return c, fmt.Errorf("ErrorThreshold is set but MaxLifetime is negative: adaptive aging shortens MaxLifetime")
 	}
 	return c, nil
 }

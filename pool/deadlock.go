@@ -116,8 +116,12 @@ func (p *Pool[T]) waitersLocked(now time.Time) []WaiterInfo {
 // list puts c, just acquired, on the list of borrowers with the stack of
 // the acquiring goroutine (deadlock detector on).
 func (p *Pool[T]) list(c *Conn[T]) {
-	c.stack = captureStack(c.stack)
+	if p.cfg.DeadlockThreshold > 0 {
+		c.stack = captureStack(c.stack)
+	}
+	now := time.Now()
 	p.mu.Lock()
+	c.borrowedAt, c.borrowWarned, c.overdue = now, false, false
 	c.bprev, c.bnext = nil, p.borrowed
 	if p.borrowed != nil {
 		p.borrowed.bprev = c
@@ -212,7 +216,7 @@ func (p *Pool[T]) checkDeadlock() {
 	r := DeadlockReport{At: now, Stalled: stalled, MaxSize: p.cfg.MaxSize, Idle: len(p.idle),
 		Waiters: p.waitersLocked(now)}
 	for c := p.borrowed; c != nil; c = c.bnext {
-		r.Borrowers = append(r.Borrowers, BorrowerInfo{Held: now.Sub(c.lastUsed), Uses: c.uses,
+		r.Borrowers = append(r.Borrowers, BorrowerInfo{Held: now.Sub(c.borrowedAt), Uses: c.uses,
 			Goroutine: goroutineID(c.stack), Stack: string(c.stack)})
 	}
 	p.mu.Unlock()

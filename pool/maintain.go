@@ -7,8 +7,10 @@ import (
 
 // maintain is the pool's one background goroutine: it dials InitialSize
 // connections, then on every MaintenanceInterval tick (or trigger) closes
-// expired idle connections, checks suspect ones and refills to MinSize. With
-// DeadlockThreshold set, it also checks for stalls every DeadlockThreshold/4.
+// expired idle connections, checks suspect ones, pings those due a
+// keepalive, checks borrowings against MaxBorrowTime, gives soft warnings
+// and refills to MinSize. With DeadlockThreshold set, it also checks for
+// stalls every DeadlockThreshold/4.
 func (p *Pool[T]) maintain() {
 	defer p.background.Done()
 	ctx := p.ctx
@@ -38,9 +40,14 @@ func (p *Pool[T]) maintain() {
 // runMaintenance does one maintenance pass.
 func (p *Pool[T]) runMaintenance(ctx context.Context) {
 	now := time.Now()
+	if p.cfg.MaxBorrowTime > 0 {
+		p.checkBorrowed(now)
+	}
 	var closing []*Conn[T]
 	var reasons []CloseReason
-	var suspect []*Conn[T]
+	var suspect, ping []*Conn[T]
+	var warnings []Warning
+	var warned []*Conn[T]
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -51,22 +58,30 @@ func (p *Pool[T]) runMaintenance(ctx context.Context) {
 	for _, c := range p.idle {
 		switch {
 		case p.expired(c, now):
-			p.stats.closed[CloseLifetime]++
+			p.countCloseLocked(c, CloseLifetime, now)
 			closing, reasons = append(closing, c), append(reasons, CloseLifetime)
 		case p.cfg.IdleTimeout > 0 && now.Sub(c.lastUsed) >= p.cfg.IdleTimeout &&
 			p.total-len(closing) > p.cfg.MinSize:
-			p.stats.closed[CloseIdle]++
+			p.countCloseLocked(c, CloseIdle, now)
 			closing, reasons = append(closing, c), append(reasons, CloseIdle)
 		case p.suspectLocked(c):
 			suspect = append(suspect, c)
+		case p.cfg.KeepaliveInterval > 0 && now.Sub(c.checked()) >= p.cfg.KeepaliveInterval:
+			p.stats.keepalives++
+			ping = append(ping, c)
 		default:
+			if p.cfg.WarnFraction > 0 {
+				if w, ok := p.softWarning(c, now); ok {
+					warnings, warned = append(warnings, w), append(warned, c)
+				}
+			}
 			keep = append(keep, c)
 		}
 	}
 	clear(p.idle[len(keep):])
 	p.idle = keep
 	p.total -= len(closing)
-	p.inUse += len(suspect) // checked like a borrowed connection
+	p.inUse += len(suspect) + len(ping) // checked like a borrowed connection
 	p.wakeLocked()
 	if p.cfg.OnQueuePosition != nil {
 		p.repositionLocked(now) // boosts move waiters with time
@@ -76,6 +91,10 @@ func (p *Pool[T]) runMaintenance(ctx context.Context) {
 	for i, c := range closing {
 		p.f.Close(c.value, reasons[i])
 	}
+	for i, w := range warnings {
+		p.warn(warned[i].value, w)
+	}
+	p.keepalive(ctx, ping)
 	for _, c := range suspect {
 		vctx, cancel := context.WithTimeout(ctx, p.cfg.ValidationTimeout)
 		err := p.f.Validate(vctx, c.value)

@@ -15,12 +15,24 @@
 // served before its deadline (estimate.go), Config.OnQueuePosition tells
 // waiters their place, and Config.DeadlockThreshold reports a pool whose
 // borrowers hold every connection while others wait (deadlock.go).
+//
+// Connections age (lifecycle.go): each has a lifetime drawn once at
+// creation (Config.MaxLifetime, Config.LifetimeJitter), a use limit
+// (Config.MaxUses), and, with adaptive aging (Config.ErrorThreshold), a
+// lifetime that shortens while its, or the pool's, recent borrowings fail
+// (Conn.ReportError). Maintenance pings idle connections
+// (Config.KeepaliveInterval), reports or reclaims borrowings held past
+// Config.MaxBorrowTime, and gives soft warnings at Config.WarnFraction of
+// each limit to a Factory that is a Warner. Every closed connection carries
+// a CloseReason.
 package pool
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,7 +68,10 @@ type Factory[T any] interface {
 	// Config.ValidationBypass, after a sibling failed, by maintenance, and on
 	// release when Config.ValidateOnRelease is set.
 	Validate(ctx context.Context, c T) error
-	// Close closes the connection, for the reason given.
+	// Close closes the connection, for the reason given. With
+	// CloseReclaimed (Config.ReclaimBorrowed) it runs on the maintenance
+	// goroutine while the borrower may still hold the connection, even be
+	// using it: the Factory must order the close with the borrower's use.
 	Close(c T, reason CloseReason) error
 }
 
@@ -69,12 +84,14 @@ const (
 	CloseLifetime                      // older than MaxLifetime
 	CloseErrors                        // the borrower reported it broken
 	CloseValidation                    // failed Validate or Reset
-	CloseEvicted                       // discarded by its borrower
+	CloseEvicted                       // discarded by its borrower, or by Resize and EvictIdle
 	ClosePoolClosed                    // the pool closed
+	CloseUsage                         // released after MaxUses acquisitions
+	CloseReclaimed                     // borrowed past MaxBorrowTime, with ReclaimBorrowed
 	numCloseReasons
 )
 
-var closeReasonNames = [numCloseReasons]string{"idle", "lifetime", "errors", "validation", "evicted", "pool_closed"}
+var closeReasonNames = [numCloseReasons]string{"idle", "lifetime", "errors", "validation", "evicted", "pool_closed", "usage", "reclaimed"}
 
 // String returns the reason's metric label value.
 func (r CloseReason) String() string {
@@ -87,6 +104,7 @@ func (r CloseReason) String() string {
 // Pool is a pool of connections of type T. It is safe for concurrent use.
 type Pool[T any] struct {
 	f       Factory[T]
+	warner  Warner[T] // f, if it is one
 	cfg     Config
 	limiter *rate.Limiter // nil when ConnectRate is 0
 
@@ -112,9 +130,13 @@ type Pool[T any] struct {
 	stats        counters
 	serves       serveRate // how fast waiters are served, for FailFastBelow
 	detector     detector  // DeadlockThreshold state
-	borrowed     *Conn[T]  // with DeadlockThreshold: the borrowed connections, newest first
+	borrowed     *Conn[T]  // with DeadlockThreshold or MaxBorrowTime: the borrowed connections, newest first
+	jitter       float64   // the last lifetime jitter point, in [0,1)
+	window       outcomes  // the pool's recent borrowings, for adaptive aging
 
-	acquires atomic.Int64 // successful acquisitions
+	acquires  atomic.Int64  // successful acquisitions
+	warnings  atomic.Int64  // warnings given
+	poolScale atomic.Uint64 // float64 bits: the pool's adaptive lifetime scale, 1 when healthy
 }
 
 // counters are the cumulative statistics; guarded by Pool.mu.
@@ -124,25 +146,45 @@ type counters struct {
 	created, connectErrors               int64
 	closed                               [numCloseReasons]int64
 	boosts, wouldTimeout, deadlocks      int64
+	shortened, overdue, keepalives       int64
 }
 
 // Conn is one pooled connection. Its borrower owns it from Acquire until it
-// calls Release or Destroy, exactly once.
+// calls Release, Destroy or Replace, exactly once, or until maintenance
+// reclaims it (Config.ReclaimBorrowed): those calls then do nothing.
 type Conn[T any] struct {
-	p       *Pool[T]
-	value   T
-	created time.Time
-	// Set by the borrower, or under Pool.mu while idle. While the
-	// connection is borrowed, it is the time of the acquisition.
-	lastUsed time.Time
-	uses     int64
-	label    uint64 // set by the borrower, read under Pool.mu while idle
+	p        *Pool[T]
+	value    T
+	created  time.Time
+	lifetime time.Duration // drawn at creation (LifetimeJitter); 0: none
 
-	// With the deadlock detector on, a borrowed connection is on the pool's
-	// list of borrowers, with the stack of the Acquire that took it.
-	stack        []byte   // written by the borrower before it is listed, reused
-	bnext, bprev *Conn[T] // guarded by Pool.mu
-	listed       bool     // guarded by Pool.mu
+	// The fields below are the owner's: the borrower's while the
+	// connection is borrowed, maintenance's under Pool.mu while it is idle.
+	//
+	// lastUsed is the time of the acquisition while the connection is
+	// borrowed, of its release while it is idle.
+	lastUsed time.Time
+	pinged   time.Time // last keepalive ping
+	uses     int64     // acquisitions
+	label    uint64
+	window   outcomes // recent borrowings, for adaptive aging
+	failed   bool     // the current borrowing failed (ReportError)
+	warned   uint8    // soft warnings given: warnedLifetime, warnedUses
+
+	// reclaimed is set, under Pool.mu, when maintenance takes the
+	// connection back from its borrower (ReclaimBorrowed); read by the
+	// borrower without the lock.
+	reclaimed atomic.Bool
+
+	// With the deadlock detector or MaxBorrowTime on, a borrowed
+	// connection is on the pool's list of borrowers, with the stack of the
+	// Acquire that took it (deadlock detector only).
+	stack        []byte    // written by the borrower before it is listed, reused
+	bnext, bprev *Conn[T]  // guarded by Pool.mu
+	listed       bool      // guarded by Pool.mu
+	borrowedAt   time.Time // guarded by Pool.mu: when it was listed
+	borrowWarned bool      // guarded by Pool.mu: the soft MaxBorrowTime warning was given
+	overdue      bool      // guarded by Pool.mu: MaxBorrowTime passed
 }
 
 // Value returns the underlying connection.
@@ -173,7 +215,10 @@ func New[T any](f Factory[T], cfg Config) (*Pool[T], error) {
 		f:       f,
 		cfg:     cfg,
 		trigger: make(chan struct{}, 1),
+		jitter:  rand.Float64(),
 	}
+	p.warner, _ = f.(Warner[T])
+	p.poolScale.Store(math.Float64bits(1))
 	p.waiters.New = func() any {
 		t := time.NewTimer(time.Hour)
 		t.Stop()
@@ -212,7 +257,7 @@ func (p *Pool[T]) Acquire(ctx context.Context, prio Priority) (*Conn[T], error) 
 // label.
 func (p *Pool[T]) AcquireLabeled(ctx context.Context, prio Priority, label uint64) (*Conn[T], error) {
 	c, err := p.acquire(ctx, prio, label)
-	if c != nil && p.cfg.DeadlockThreshold > 0 {
+	if c != nil && p.tracking() {
 		p.list(c)
 	}
 	return c, err
@@ -341,14 +386,14 @@ func (p *Pool[T]) popIdleLocked(now time.Time, label uint64) (c *Conn[T], valida
 	p.idle[n-1] = nil
 	p.idle = p.idle[:n-1]
 	p.inUse++
-	validate = p.cfg.ValidationBypass < 0 || now.Sub(c.lastUsed) > p.cfg.ValidationBypass ||
+	validate = p.cfg.ValidationBypass < 0 || now.Sub(c.checked()) > p.cfg.ValidationBypass ||
 		p.suspectLocked(c)
 	return c, validate
 }
 
 // suspectLocked reports whether c was last used before a sibling failed.
 func (p *Pool[T]) suspectLocked(c *Conn[T]) bool {
-	return !p.suspectSince.IsZero() && !c.lastUsed.After(p.suspectSince)
+	return !p.suspectSince.IsZero() && !c.checked().After(p.suspectSince)
 }
 
 func (p *Pool[T]) canDialLocked() bool {
@@ -377,9 +422,7 @@ func (p *Pool[T]) checkout(ctx context.Context, c *Conn[T], validate bool, now, 
 			err = p.f.Reset(ctx, c.value)
 		}
 		if err == nil {
-			c.uses++
-			c.lastUsed = now
-			p.acquires.Add(1)
+			p.lent(c, now)
 			return c, nil
 		}
 		if ctx.Err() != nil {
@@ -388,14 +431,14 @@ func (p *Pool[T]) checkout(ctx context.Context, c *Conn[T], validate bool, now, 
 		}
 		reason = CloseValidation
 	}
-	if p.closeConn(c, reason, p.cfg.FairQueue) {
+	keep := keepNone
+	if p.cfg.FairQueue {
+		keep = keepSlot
+	}
+	if _, dial := p.closeConn(c, reason, keep, noOutcome); dial {
 		return p.dial(ctx, deadline)
 	}
 	return nil, nil
-}
-
-func (p *Pool[T]) expired(c *Conn[T], now time.Time) bool {
-	return p.cfg.MaxLifetime > 0 && now.Sub(c.created) >= p.cfg.MaxLifetime
 }
 
 // wait blocks until w, queued at start, is served or gives up. It returns a
@@ -610,7 +653,7 @@ func (p *Pool[T]) dial(ctx context.Context, deadline time.Time) (*Conn[T], error
 	if d.err != nil {
 		return nil, d.err
 	}
-	p.acquires.Add(1)
+	p.lent(d.c, time.Now())
 	return d.c, nil
 }
 
@@ -688,9 +731,10 @@ func (p *Pool[T]) create(ctx context.Context) (*Conn[T], error) {
 	}
 	p.inUse++
 	p.wakeLocked() // a dial slot is free again
+	lifetime := p.drawLifetimeLocked()
 	p.mu.Unlock()
 	now := time.Now()
-	return &Conn[T]{p: p, value: v, created: now, lastUsed: now}, nil
+	return &Conn[T]{p: p, value: v, created: now, lifetime: lifetime, lastUsed: now}, nil
 }
 
 // wakeLocked serves waiters while there is something for them: an idle
@@ -767,94 +811,149 @@ func (p *Pool[T]) repositionLocked(now time.Time) {
 }
 
 // Release returns the connection to the pool: to the next waiter, or to the
-// top of the idle stack.
-func (c *Conn[T]) Release() {
+// top of the idle stack. A connection past its lifetime, or released after
+// its MaxUses-th acquisition, is closed instead. It reports whether the
+// pool took the connection back: false when it had been reclaimed
+// (Config.ReclaimBorrowed), and is closed; the borrower should then drop
+// what it keeps of it.
+func (c *Conn[T]) Release() bool {
 	p := c.p
+	if c.reclaimed.Load() {
+		return false
+	}
 	now := time.Now()
 	c.lastUsed = now
-	if p.expired(c, now) {
-		p.destroy(c, CloseLifetime)
-		return
+	o := p.settle(c, false)
+	switch {
+	case p.expired(c, now):
+		closed, _ := p.closeConn(c, CloseLifetime, keepNone, o)
+		return closed
+	case p.cfg.MaxUses > 0 && c.uses >= p.cfg.MaxUses:
+		closed, _ := p.closeConn(c, CloseUsage, keepNone, o)
+		return closed
 	}
 	if p.cfg.ValidateOnRelease {
 		ctx, cancel := context.WithTimeout(context.Background(), p.cfg.ValidationTimeout)
 		err := p.f.Validate(ctx, c.value)
 		cancel()
 		if err != nil {
-			p.destroy(c, CloseValidation)
-			return
+			closed, _ := p.closeConn(c, CloseValidation, keepNone, o)
+			return closed
 		}
 	}
-	p.putAt(c, now)
+	return p.putBack(c, now, o, false)
 }
 
 // Destroy closes the connection instead of returning it. CloseErrors and
 // CloseValidation mark the pool's idle connections suspect: each is
 // validated before it is lent again, and maintenance checks them now.
-func (c *Conn[T]) Destroy(reason CloseReason) { c.p.destroy(c, reason) }
+// CloseErrors counts the borrowing as failed for adaptive aging. Like
+// Release, it reports whether the pool took the connection: false when it
+// had been reclaimed (and closed by the pool).
+func (c *Conn[T]) Destroy(reason CloseReason) bool {
+	if c.reclaimed.Load() {
+		return false
+	}
+	closed, _ := c.p.closeConn(c, reason, keepNone, c.p.settle(c, reason == CloseErrors))
+	return closed
+}
 
 // put hands c, counted in use, to the next waiter or pushes it on the idle stack.
-func (p *Pool[T]) put(c *Conn[T]) { p.putAt(c, time.Now()) }
+func (p *Pool[T]) put(c *Conn[T]) { p.putBack(c, time.Now(), noOutcome, false) }
 
-// putAt is put with the time read by the caller.
-func (p *Pool[T]) putAt(c *Conn[T], now time.Time) {
+// putBack is put with the time read by the caller and the outcome of the
+// borrowing that ends. With inPlace, c goes back where its last use puts
+// it in the idle stack, not on top. It reports false, doing nothing, when
+// c was reclaimed.
+func (p *Pool[T]) putBack(c *Conn[T], now time.Time, o outcome, inPlace bool) bool {
 	p.mu.Lock()
+	if c.reclaimed.Load() { // reclaimed since the borrower's check
+		p.mu.Unlock()
+		return false
+	}
+	p.recordLocked(o)
 	if p.closed {
 		p.mu.Unlock()
 		p.destroy(c, ClosePoolClosed)
-		return
+		return true
 	}
-	if p.cfg.DeadlockThreshold > 0 {
+	if p.tracking() {
 		p.returnedLocked(c, now)
 	}
 	if p.total > p.cfg.MaxSize { // Resize shrank the pool
 		p.mu.Unlock()
 		p.destroy(c, CloseEvicted)
-		return
+		return true
 	}
 	if p.queue.len > 0 {
 		if w := p.nextLocked(p.freeLocked()+1, now); w != nil {
 			w.conn = c // stays in use
 			w.ready <- struct{}{}
 			p.mu.Unlock()
-			return
+			return true
 		}
 	}
 	p.inUse--
-	p.idle = append(p.idle, c)
+	if inPlace {
+		p.insertIdleLocked(c)
+	} else {
+		p.idle = append(p.idle, c)
+	}
 	p.mu.Unlock()
+	return true
 }
 
 // destroy closes c, counted in use, and frees its slot for the next waiter.
-func (p *Pool[T]) destroy(c *Conn[T], reason CloseReason) { p.closeConn(c, reason, false) }
+func (p *Pool[T]) destroy(c *Conn[T], reason CloseReason) {
+	p.closeConn(c, reason, keepNone, noOutcome)
+}
 
-// closeConn closes c, counted in use. With keep, the caller keeps c's slot
-// to dial a replacement when MaxConcurrentConnects allows, and closeConn
-// reports whether it did; otherwise the slot goes to the next waiter.
-func (p *Pool[T]) closeConn(c *Conn[T], reason CloseReason, keep bool) (dial bool) {
+// What closeConn does with the slot of the connection it closes.
+const (
+	keepNone       = iota // free it for the next waiter
+	keepSlot              // keep it for the caller's replacement dial
+	keepBackground        // keep it for a background dial, counted in Pool.background
+)
+
+// closeConn closes c, counted in use, recording the outcome of the
+// borrowing that ends. With keepSlot or keepBackground, the caller keeps
+// c's slot to dial a replacement when MaxConcurrentConnects and MaxSize
+// allow, and closeConn reports whether it did; otherwise the slot goes to
+// the next waiter. It does nothing, and reports closed false, when c was
+// reclaimed.
+func (p *Pool[T]) closeConn(c *Conn[T], reason CloseReason, keep int, o outcome) (closed, dial bool) {
 	p.mu.Lock()
-	if p.cfg.DeadlockThreshold > 0 {
-		p.returnedLocked(c, time.Now())
+	if c.reclaimed.Load() {
+		p.mu.Unlock()
+		return false, false
+	}
+	now := time.Now()
+	p.recordLocked(o)
+	if p.tracking() {
+		p.returnedLocked(c, now)
 	}
 	p.inUse--
-	p.stats.closed[reason]++
+	p.countCloseLocked(c, reason, now)
 	if reason == CloseErrors || reason == CloseValidation {
-		p.suspectSince = time.Now()
+		p.suspectSince = now
 		select {
 		case p.trigger <- struct{}{}:
 		default:
 		}
 	}
-	if keep && !p.closed && p.dialing < p.cfg.MaxConcurrentConnects {
+	if keep != keepNone && !p.closed && p.dialing < p.cfg.MaxConcurrentConnects && p.total <= p.cfg.MaxSize {
 		p.dialing++ // total unchanged: the slot passes to the dial
 		dial = true
+		if keep == keepBackground {
+			p.background.Add(1) // under mu, so never after Close began to wait
+		}
 	} else {
 		p.total--
 		p.wakeLocked()
 	}
 	p.mu.Unlock()
 	p.f.Close(c.value, reason)
-	return dial
+	return true, dial
 }
 
 // Close closes the idle connections, fails every waiter and later Acquire with
@@ -908,6 +1007,12 @@ type Stats struct {
 	LastConnectError error         // the last dial error, nil if none yet
 
 	Closed map[CloseReason]int64 // connections closed, by reason
+
+	Shortened  int64   // connections closed by a lifetime that adaptive aging had shortened (counted in Closed[CloseLifetime] too)
+	ErrorRate  float64 // failed share of the pool's last ErrorWindow borrowings (adaptive aging on); -1 until the window is full
+	Keepalives int64   // keepalive pings of idle connections
+	Overdue    int64   // borrowings that passed MaxBorrowTime (the reclaimed ones are in Closed[CloseReclaimed] too)
+	Warnings   int64   // warnings given: soft ones, and MaxBorrowTime passed
 }
 
 // Stats returns a consistent snapshot of the pool.
@@ -923,6 +1028,8 @@ func (p *Pool[T]) Stats() Stats {
 		Created: p.stats.created, ConnectErrors: p.stats.connectErrors,
 		LastConnectError: p.lastConnErr,
 		Closed:           make(map[CloseReason]int64, numCloseReasons),
+		Shortened:        p.stats.shortened, ErrorRate: p.window.rate(p.cfg.ErrorWindow),
+		Keepalives: p.stats.keepalives, Overdue: p.stats.overdue, Warnings: p.warnings.Load(),
 	}
 	for r, n := range p.stats.closed {
 		s.Closed[CloseReason(r)] = n

@@ -356,7 +356,8 @@ func TestIdleTimeoutShrinksToMinSize(t *testing.T) {
 func TestMaxLifetimeClosesOldConnections(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := &factory{}
-		p := newPool(t, f, pool.Config{MaxSize: 2, MaxLifetime: time.Hour, IdleTimeout: -1})
+		// Without jitter, so that the lifetime is exactly an hour.
+		p := newPool(t, f, pool.Config{MaxSize: 2, MaxLifetime: time.Hour, IdleTimeout: -1, LifetimeJitter: -1})
 		c := mustAcquire(t, p)
 		first := c.Value()
 		c.Release()
