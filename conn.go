@@ -327,7 +327,13 @@ func (h *conn) end(op, query string, t0 time.Time, err error) error {
 	if f := h.c.cfg.Hooks.OnQueryEnd; f != nil && h.pc != nil {
 		f(QueryEvent{Partition: h.part.name, ConnID: h.pc.Value().id, Op: op, Query: query, Duration: time.Since(t0), Err: err})
 	}
-	return h.check(err)
+	err = h.check(err)
+	if h.bad && h.c.badConnAmbiguous && (op == opExec || op == opQuery || op == opCommit) {
+		// The driver says ErrBadConn even after the statement went out:
+		// database/sql must not run it again.
+		return fmt.Errorf("%w: %v", ErrConnLost, err)
+	}
+	return err
 }
 
 // Ping checks the physical connection; with a driver that has no Pinger it

@@ -291,27 +291,31 @@ func TestRollbackOfACanceledTransactionKeepsTheConnection(t *testing.T) {
 }
 
 func TestWithPriorityOrdersWaiters(t *testing.T) {
-	db, c, _ := fakeDB(t, drivertest.Options{}, sqlpool.Config{MaxSize: 1})
+	// OnAcquire runs when a waiter gets the only connection, before it can
+	// release it to the next: its order is the service order.
+	order := make(chan string, 3)
+	db, c, _ := fakeDB(t, drivertest.Options{}, sqlpool.Config{MaxSize: 1,
+		Hooks: sqlpool.Hooks{OnAcquire: func(e sqlpool.AcquireEvent) { order <- e.Partition }}})
 	bg := context.Background()
 	held, _ := db.Conn(bg)
 	queryInt(t, bg, held, "SELECT 1")
-	order := make(chan string, 2)
+	<-order
 	var wg sync.WaitGroup
 	for i, p := range []sqlpool.Priority{sqlpool.PriorityLow, sqlpool.PriorityCritical} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := db.ExecContext(sqlpool.WithPriority(bg, p), "SELECT 1"); err != nil {
+			ctx := sqlpool.WithPriority(sqlpool.WithTenant(bg, p.String()), p)
+			if _, err := db.ExecContext(ctx, "SELECT 1"); err != nil {
 				t.Error(err)
 			}
-			order <- p.String()
 		}()
 		waitFor(t, "waiter queued", func() bool { return c.Stats().Waiting == i+1 })
 	}
 	held.Close()
 	wg.Wait()
-	if first := <-order; first != "critical" {
-		t.Errorf("first served: %s, want critical", first)
+	if first, second := <-order, <-order; first != "critical" || second != "low" {
+		t.Errorf("served %s then %s, want critical then low", first, second)
 	}
 }
 

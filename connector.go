@@ -50,9 +50,13 @@ type Connector struct {
 	live          map[*physConn]struct{} // guarded by connMu
 	closedCache   CacheStats             // guarded by connMu: counters of closed connections
 
-	timed   bool              // hooks or metrics need acquisition and hold times
-	metrics bool              // record to rec
-	rec     *monitor.Recorder // per-partition metrics
+	// badConnAmbiguous: the driver returns driver.ErrBadConn even when a
+	// statement may have reached the server (lib/pq).
+	badConnAmbiguous bool
+	acquireTimeout   time.Duration     // the pool's, normalised
+	timed            bool              // hooks or metrics need acquisition and hold times
+	metrics          bool              // record to rec
+	rec              *monitor.Recorder // per-partition metrics
 
 	stop          chan struct{}  // closed by Close: the leak detector exits
 	bg            sync.WaitGroup // the leak detector
@@ -124,6 +128,7 @@ func newConnector(base driver.Connector, d driver.Driver, cfg Config) (*Connecto
 	if c.mode == CacheDefault {
 		c.mode = cacheModeFor(d)
 	}
+	c.badConnAmbiguous = driverPackage(d) == "github.com/lib/pq"
 	c.rec = monitor.NewRecorder(monitor.RecorderConfig{})
 	c.metrics = !cfg.DisableMetrics
 	c.timed = c.metrics || cfg.Hooks.OnAcquire != nil || cfg.Hooks.OnRelease != nil
@@ -146,7 +151,7 @@ func newConnector(base driver.Connector, d driver.Driver, cfg Config) (*Connecto
 		return nil, fmt.Errorf("sqlpool: invalid Config: %w", err)
 	}
 	pcfg = c.pool.Config()
-	c.validationTimeout = pcfg.ValidationTimeout
+	c.validationTimeout, c.acquireTimeout = pcfg.ValidationTimeout, pcfg.AcquireTimeout
 	if c.nearEnd = pcfg.WarnFraction; c.nearEnd <= 0 {
 		c.nearEnd = pool.DefaultWarnFraction
 	}
@@ -293,7 +298,7 @@ func acquireError(err error) error {
 func OpenDB(c *Connector) *sql.DB {
 	db := sql.OpenDB(c)
 	db.SetMaxOpenConns(0)
-	db.SetMaxIdleConns(4 * c.pool.Config().MaxSize)
+	db.SetMaxIdleConns(min(4*c.pool.Config().MaxSize, 4096))
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
 	return db

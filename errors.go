@@ -1,6 +1,10 @@
 package sqlpool
 
-import "github.com/sqlpool/sqlpool/pool"
+import (
+	"errors"
+
+	"github.com/sqlpool/sqlpool/pool"
+)
 
 // Sentinel errors, matched with errors.Is. They are the pool package's values,
 // so errors.Is matches either name.
@@ -15,6 +19,13 @@ var (
 	// ErrClosed: the Connector has been closed.
 	ErrClosed = pool.ErrClosed
 )
+
+// ErrConnLost: the connection failed after a statement (or a COMMIT) was
+// sent to the server, so it may have run. sqlpool returns it instead of the
+// driver's driver.ErrBadConn for drivers that report a lost connection that
+// way whatever was sent (lib/pq), so that database/sql does not run the
+// statement a second time. Retry only what is safe to run twice.
+var ErrConnLost = errors.New("sqlpool: connection lost after the statement was sent; it may have run")
 
 // TimeoutError is the type of an ErrAcquireTimeout error; errors.As gives the
 // state of the pool when the acquisition gave up.

@@ -5,7 +5,6 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"reflect"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -72,14 +71,7 @@ type dialect struct {
 
 // dialectOf returns the dialect of a driver, by its package.
 func dialectOf(d driver.Driver) (dialect, bool) {
-	t := reflect.TypeOf(d)
-	for t != nil && t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if t == nil {
-		return dialect{}, false
-	}
-	switch pkg := t.PkgPath(); {
+	switch pkg := driverPackage(d); {
 	case pkg == "github.com/lib/pq", strings.HasPrefix(pkg, "github.com/jackc/pgx"):
 		return dialect{"SET statement_timeout = %d", "SET statement_timeout = DEFAULT"}, true
 	case pkg == "github.com/go-sql-driver/mysql":
@@ -241,7 +233,7 @@ func (c *Connector) acquire(ctx context.Context, t *tags) (*pool.Conn[*physConn]
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := ps.enter(ctx, c.pool.Config().AcquireTimeout); err != nil {
+	if err := ps.enter(ctx, c.acquireTimeout); err != nil {
 		return nil, ps, err
 	}
 	vetoes := 0

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
-	"reflect"
 	"strings"
 	"sync/atomic"
 )
@@ -292,14 +291,7 @@ func runStmt[R any](ctx context.Context, h *conn, op, query string, fn func(driv
 // mattn/go-sqlite3, which do not, and whose one-off queries with arguments
 // cost extra round trips (or parses); explicit for any other driver.
 func cacheModeFor(d driver.Driver) CacheMode {
-	t := reflect.TypeOf(d)
-	for t != nil && t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if t == nil {
-		return CacheExplicit
-	}
-	switch pkg := t.PkgPath(); {
+	switch pkg := driverPackage(d); {
 	case strings.HasPrefix(pkg, "github.com/jackc/pgx"):
 		return CacheOff
 	case pkg == "github.com/lib/pq", pkg == "github.com/go-sql-driver/mysql", pkg == "github.com/mattn/go-sqlite3":
