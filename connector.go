@@ -58,7 +58,8 @@ type Connector struct {
 	metrics          bool              // record to rec
 	rec              *monitor.Recorder // per-partition metrics
 
-	stop          chan struct{}  // closed by Close: the leak detector exits
+	ctx           context.Context // canceled by Close (stop): maintenance exits
+	stop          context.CancelFunc
 	bg            sync.WaitGroup // the leak detector
 	leaksDetected atomic.Int64   // borrowings reported held past LeakThreshold
 
@@ -123,7 +124,6 @@ func newConnector(base driver.Connector, d driver.Driver, cfg Config) (*Connecto
 		cacheSize:     cfg.StatementCacheSize,
 		cacheMaxTotal: int64(cfg.StatementCacheMaxTotal),
 		live:          make(map[*physConn]struct{}),
-		stop:          make(chan struct{}),
 	}
 	if c.mode == CacheDefault {
 		c.mode = cacheModeFor(d)
@@ -155,10 +155,9 @@ func newConnector(base driver.Connector, d driver.Driver, cfg Config) (*Connecto
 	if c.nearEnd = pcfg.WarnFraction; c.nearEnd <= 0 {
 		c.nearEnd = pool.DefaultWarnFraction
 	}
-	if cfg.LeakThreshold > 0 {
-		c.bg.Add(1)
-		go c.watchLeaks()
-	}
+	c.ctx, c.stop = context.WithCancel(context.Background())
+	c.bg.Add(1)
+	go c.maintain(pcfg.MaintenanceInterval)
 	return c, nil
 }
 
@@ -202,7 +201,7 @@ func (c *Connector) Driver() driver.Driver { return c.driver }
 func (c *Connector) Close() error {
 	c.once.Do(func() {
 		c.closed.Store(true)
-		close(c.stop)
+		c.stop()
 		c.bg.Wait()
 		c.pool.Close()
 		if cl, ok := c.base.(io.Closer); ok {

@@ -75,16 +75,20 @@ func (c *Connector) leaks(now time.Time, report bool) []Leak {
 	return out
 }
 
-// watchLeaks reports each borrowing held past LeakThreshold once, to the
-// OnLeak hook and the leak counter, until the Connector closes. Started only
-// with a LeakThreshold, it is the Connector's one goroutine.
-func (c *Connector) watchLeaks() {
+// maintain is the Connector's one goroutine, stopped by Close: every
+// MaintenanceInterval it keeps partitions' MinSize connections warm and, with
+// a LeakThreshold, reports each borrowing held past it once, to the OnLeak
+// hook and the leak counter.
+func (c *Connector) maintain(interval time.Duration) {
 	defer c.bg.Done()
-	t := time.NewTicker(max(c.cfg.LeakThreshold/4, 10*time.Millisecond))
+	if c.cfg.LeakThreshold > 0 {
+		interval = min(interval, max(c.cfg.LeakThreshold/4, 10*time.Millisecond))
+	}
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
-		case <-c.stop:
+		case <-c.ctx.Done():
 			return
 		case now := <-t.C:
 			for _, l := range c.leaks(now, true) {
@@ -94,6 +98,7 @@ func (c *Connector) watchLeaks() {
 					f(l)
 				}
 			}
+			c.warm(c.ctx)
 		}
 	}
 }

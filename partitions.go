@@ -233,29 +233,36 @@ func (c *Connector) acquire(ctx context.Context, t *tags) (*pool.Conn[*physConn]
 	if err != nil {
 		return nil, nil, err
 	}
+	pc, err := c.acquireFor(ctx, ps, t.priority)
+	return pc, ps, err
+}
+
+// acquireFor borrows a physical connection labeled for ps, holding one of
+// its slots; on error the slot is given back.
+func (c *Connector) acquireFor(ctx context.Context, ps *partState, prio Priority) (*pool.Conn[*physConn], error) {
 	if err := ps.enter(ctx, c.acquireTimeout); err != nil {
-		return nil, ps, err
+		return nil, err
 	}
 	vetoes := 0
 	for attempt := 1; ; attempt++ {
-		pc, err := c.pool.AcquireLabeled(ctx, t.priority, ps.id)
+		pc, err := c.pool.AcquireLabeled(ctx, prio, ps.id)
 		if err != nil {
 			ps.leave()
-			return nil, ps, acquireError(err)
+			return nil, acquireError(err)
 		}
 		if f := c.cfg.BeforeAcquire; f != nil && !f(ctx, pc.Value().Conn) {
 			pc.Destroy(pool.CloseEvicted)
 			attempt--
 			if vetoes++; vetoes > c.pool.Config().MaxSize {
 				ps.leave()
-				return nil, ps, fmt.Errorf("sqlpool: BeforeAcquire vetoed %d connections in a row", vetoes)
+				return nil, fmt.Errorf("sqlpool: BeforeAcquire vetoed %d connections in a row", vetoes)
 			}
 			continue
 		}
 		err = pc.Value().setLabel(ctx, ps)
 		if err == nil {
 			pc.SetLabel(ps.id)
-			return pc, ps, nil
+			return pc, nil
 		}
 		if err == errReplace {
 			pc.Destroy(pool.CloseEvicted)
@@ -264,7 +271,7 @@ func (c *Connector) acquire(ctx context.Context, t *tags) (*pool.Conn[*physConn]
 		pc.Destroy(pool.CloseErrors)
 		if !errors.Is(err, driver.ErrBadConn) || attempt == 3 || ctx.Err() != nil {
 			ps.leave()
-			return nil, ps, acquireError(err)
+			return nil, acquireError(err)
 		}
 	}
 }
@@ -283,4 +290,45 @@ func (pc *physConn) execSession(ctx context.Context, query string, args ...drive
 	defer si.Close()
 	_, err = stmtExec(ctx, si, args)
 	return err
+}
+
+// warm keeps each partition's MinSize connections set up for it: it borrows
+// and labels connections for a partition that has fewer, and gives them back
+// idle. Run by the Connector's maintenance loop.
+func (c *Connector) warm(ctx context.Context) {
+	var need map[*partState]int
+	for _, p := range c.router.List() {
+		if p.MinSize > 0 {
+			if need == nil {
+				need = make(map[*partState]int)
+			}
+			need[p.State.(*partState)] = p.MinSize
+		}
+	}
+	if need == nil {
+		return
+	}
+	c.connMu.Lock()
+	for pc := range c.live {
+		if l := pc.label.Load(); l != nil {
+			need[l]--
+		}
+	}
+	c.connMu.Unlock()
+	for ps, n := range need {
+		var held []*pool.Conn[*physConn]
+		for range n {
+			actx, cancel := context.WithTimeout(ctx, c.validationTimeout)
+			pc, err := c.acquireFor(actx, ps, PriorityLow)
+			cancel()
+			if err != nil {
+				break // tried again next time
+			}
+			held = append(held, pc)
+		}
+		for _, pc := range held {
+			pc.ReleaseUnused()
+			ps.leave()
+		}
+	}
 }

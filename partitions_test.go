@@ -213,3 +213,24 @@ func BenchmarkAcquireAcrossPartitions(b *testing.B) {
 		})
 	}
 }
+
+func TestPartitionMinSizeKeepsConnectionsWarm(t *testing.T) {
+	routing := partition.RouterConfig{
+		Template:   partition.Config{SetupSQL: "SETTENANT ?", ResetSQL: "SETTENANT none"},
+		Partitions: []partition.Config{{Name: "vip", MinSize: 2, SetupSQL: "SETTENANT ?", ResetSQL: "SETTENANT none"}},
+	}
+	db, c, _ := fakeDB(t, drivertest.Options{}, sqlpool.Config{MaxSize: 4, Routing: routing, MaintenanceInterval: 10 * time.Millisecond})
+	waitFor(t, "two warm vip connections", func() bool { return c.Stats().Partitions["vip"].Fresh == 2 })
+	// Both are idle, set up for vip: two vip queries at once find them labeled.
+	vip := sqlpool.WithTenant(context.Background(), "vip")
+	c1, _ := db.Conn(vip)
+	c2, _ := db.Conn(vip)
+	defer c1.Close()
+	defer c2.Close()
+	if a, b := tenantOfSession(t, vip, c1), tenantOfSession(t, vip, c2); a != "vip" || b != "vip" {
+		t.Errorf("sessions %q %q, want vip", a, b)
+	}
+	if s := c.Stats().Partitions["vip"]; s.Labeled != 2 || s.Fresh != 2 {
+		t.Errorf("vip: %d labeled hits, %d fresh; want 2 and 2 (the warm ones were used)", s.Labeled, s.Fresh)
+	}
+}
