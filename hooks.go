@@ -66,7 +66,7 @@ type QueryEvent struct {
 // CloseEvent describes the closing of a physical connection.
 type CloseEvent struct {
 	ConnID int64
-	Reason string // idle, lifetime, errors, validation, evicted, pool_closed
+	Reason string // idle, lifetime, usage, errors, validation, evicted, reclaimed, pool_closed
 }
 
 // Leak describes a borrowing held longer than Config.LeakThreshold.

@@ -145,6 +145,11 @@ func (c *Connector) configMap() map[string]any {
 		"ValidationBypass": p.ValidationBypass.String(), "ValidateOnRelease": p.ValidateOnRelease,
 		"StatementCacheMode": c.mode.String(), "StatementCacheSize": c.cacheSize,
 		"StatementCacheMaxTotal": c.cacheMaxTotal, "LeakThreshold": c.cfg.LeakThreshold.String(),
+		"FairQueue": p.FairQueue, "CriticalReserve": p.CriticalReserve, "StarvationAfter": p.StarvationAfter.String(),
+		"FailFastBelow": p.FailFastBelow, "DeadlockThreshold": p.DeadlockThreshold.String(),
+		"LifetimeJitter": p.LifetimeJitter, "MaxUses": p.MaxUses, "ErrorThreshold": p.ErrorThreshold,
+		"MaxBorrowTime": p.MaxBorrowTime.String(), "ReclaimBorrowed": p.ReclaimBorrowed,
+		"KeepaliveInterval": p.KeepaliveInterval.String(), "Recycle": c.recycleMode.String(),
 		"ManagementAPI": map[bool]string{true: "read-write", false: "read-only"}[c.cfg.ManagementToken != ""],
 	}
 }
