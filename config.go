@@ -214,6 +214,12 @@ type Config struct {
 	// MaintenanceInterval is the period of the background loop that closes
 	// idle and old connections and refills to MinSize. Default 1s.
 	MaintenanceInterval time.Duration
+	// CloseTimeout makes Close wait up to this long for borrowed
+	// connections to be released, then close them: the borrowers' next
+	// operations fail (ErrReclaimed; calls already running finish first).
+	// Default 0: Close does not wait, and borrowed connections are closed
+	// as they are released.
+	CloseTimeout time.Duration
 
 	// StatementCacheSize is the number of prepared statements each physical
 	// connection keeps, least recently used evicted first. Default 64;
@@ -337,6 +343,7 @@ func (c Config) poolConfig() (pool.Config, error) {
 		ValidationBypass:      c.ValidationBypass,
 		ValidateOnRelease:     c.ValidateOnRelease,
 		MaintenanceInterval:   c.MaintenanceInterval,
+		CloseTimeout:          c.CloseTimeout,
 		FairQueue:             c.FairQueue,
 		CriticalReserve:       c.CriticalReserve,
 		StarvationAfter:       c.StarvationAfter,

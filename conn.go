@@ -29,7 +29,6 @@ type physConn struct {
 
 	id    int64                     // for Stats
 	label atomic.Pointer[partState] // the partition its session is set up for
-	busy  atomic.Bool               // borrowed through a handle
 	part  atomic.Pointer[partState] // the partition slot the borrowing holds; nil once given back (releasePart)
 	// state counts the driver calls in progress and holds the reclaim's
 	// bits, with ReclaimBorrowed (see enterOp).
@@ -127,7 +126,6 @@ func (h *conn) bind(ctx context.Context) (*physConn, error) {
 		return nil, err
 	}
 	h.pc, h.part = pc, ps
-	pc.Value().busy.Store(true)
 	ps.acquires.Add(1)
 	ps.inUse.Add(1)
 	pc.Value().part.Store(ps)
@@ -171,7 +169,6 @@ func (h *conn) release() {
 			f(ReleaseEvent{Partition: h.part.name, ConnID: v.id, Hold: hold})
 		}
 	}
-	v.busy.Store(false)
 	v.releasePart()
 	v.borrow.since.Store(0)
 	bad, inTx, failed, canceled := h.bad, h.tx, h.failed, h.canceled

@@ -145,7 +145,8 @@ func newConnector(base driver.Connector, d driver.Driver, cfg Config) (*Connecto
 		return nil, err
 	}
 	c.recycleMode, c.reset = cfg.Recycle, resetPlanFor(d, cfg.ResetSQL)
-	c.reclaim, c.maxUses = cfg.ReclaimBorrowed, cfg.MaxUses
+	// CloseTimeout takes borrowed connections back too: the same machinery.
+	c.reclaim, c.maxUses = cfg.ReclaimBorrowed || cfg.CloseTimeout > 0, cfg.MaxUses
 	c.pool, err = pool.New[*physConn](factory{c}, pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("sqlpool: invalid Config: %w", err)
@@ -417,7 +418,9 @@ func (factory) Validate(ctx context.Context, pc *physConn) error {
 // now or at the end of the call in progress (see enterOp).
 func (f factory) Close(pc *physConn, reason pool.CloseReason) error {
 	c := f.c
-	reclaimed := reason == pool.CloseReclaimed
+	// A borrowed connection taken back (MaxBorrowTime, or Close after
+	// CloseTimeout) may have a call in progress.
+	reclaimed := reason == pool.CloseReclaimed || reason == pool.ClosePoolClosed && c.reclaim && pc.part.Load() != nil
 	if !reclaimed {
 		pc.closeAllStmts()
 	}

@@ -121,7 +121,7 @@ func (c *Connector) idleByPartition() map[*partState]int {
 	c.connMu.Lock()
 	defer c.connMu.Unlock()
 	for pc := range c.live {
-		if pc.busy.Load() {
+		if pc.part.Load() != nil { // borrowed
 			continue
 		}
 		if l := pc.label.Load(); l != nil {

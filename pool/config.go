@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"time"
 )
 
@@ -145,6 +146,17 @@ type Config struct {
 	// becomes idle. Default false.
 	ValidateOnRelease bool
 
+	// CloseTimeout makes Pool.Close wait up to this long for the borrowed
+	// connections to be released (each is closed as it is), then take back
+	// those still borrowed and close them, with the reason ClosePoolClosed,
+	// the way ReclaimBorrowed does (see Factory.Close): the borrower's
+	// later Release, Destroy or Replace does nothing and reports false.
+	// Close returns once every connection has been closed or handed to the
+	// Factory to close. It makes the pool list borrowed connections, which
+	// costs a little on every Acquire and Release. Default 0: Close does
+	// not wait, and borrowed connections are closed when they are released.
+	CloseTimeout time.Duration
+
 	// MaintenanceInterval is the period of the maintenance loop (idle and
 	// lifetime expiry, refill to MinSize). Default 1s.
 	MaintenanceInterval time.Duration
@@ -249,13 +261,24 @@ func (c Config) normalize() (Config, error) {
 		v    time.Duration
 	}{{"ConnectTimeout", c.ConnectTimeout}, {"ValidationTimeout", c.ValidationTimeout},
 		{"MaintenanceInterval", c.MaintenanceInterval}, {"DeadlockThreshold", c.DeadlockThreshold},
-		{"MinLifetime", c.MinLifetime}, {"MaxBorrowTime", c.MaxBorrowTime}} {
+		{"MinLifetime", c.MinLifetime}, {"MaxBorrowTime", c.MaxBorrowTime}, {"CloseTimeout", c.CloseTimeout}} {
 		if f.v < 0 {
 			return c, fmt.Errorf("%s is %v, must not be negative", f.name, f.v)
 		}
 	}
 	if c.MaxUses < 0 {
 		return c, fmt.Errorf("MaxUses is %d, must not be negative", c.MaxUses)
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"LifetimeJitter", c.LifetimeJitter}, {"WarnFraction", c.WarnFraction}, {"ErrorThreshold", c.ErrorThreshold},
+		{"ConnectRate", c.ConnectRate}, {"FailFastBelow", c.FailFastBelow}} {
+		// NaN passes every comparison below, and an infinity means nothing
+		// any of these fields can use.
+		if math.IsNaN(f.v) || math.IsInf(f.v, 0) {
+			return c, fmt.Errorf("%s is %v, must be a finite number", f.name, f.v)
+		}
 	}
 	for _, f := range []struct {
 		name string

@@ -211,7 +211,7 @@ func (p *Pool[T]) countCloseLocked(c *Conn[T], reason CloseReason, now time.Time
 func (c *Conn[T]) ReportError() { c.failed = true }
 
 // Reclaimed reports whether the pool took the connection back from its
-// borrower (Config.ReclaimBorrowed): it is closed, or being closed, and
+// borrower (Config.ReclaimBorrowed, or Close after Config.CloseTimeout): it is closed, or being closed, and
 // Release, Destroy and Replace do nothing. It is safe to call from any
 // goroutine.
 func (c *Conn[T]) Reclaimed() bool { return c.reclaimed.Load() }
@@ -334,8 +334,10 @@ func (p *Pool[T]) logger() *slog.Logger {
 }
 
 // tracking reports whether borrowed connections are listed (for the
-// deadlock detector or the borrowed-time limit).
-func (p *Pool[T]) tracking() bool { return p.cfg.DeadlockThreshold > 0 || p.cfg.MaxBorrowTime > 0 }
+// deadlock detector, the borrowed-time limit or CloseTimeout).
+func (p *Pool[T]) tracking() bool {
+	return p.cfg.DeadlockThreshold > 0 || p.cfg.MaxBorrowTime > 0 || p.cfg.CloseTimeout > 0
+}
 
 // checkBorrowed reports (and with ReclaimBorrowed, reclaims) the borrowings
 // past MaxBorrowTime, and gives the soft warnings of those past
@@ -398,10 +400,16 @@ func (p *Pool[T]) checkBorrowed(now time.Time) {
 // last use unchanged.
 func (p *Pool[T]) keepalive(ctx context.Context, conns []*Conn[T]) {
 	for _, c := range conns {
-		vctx, cancel := context.WithTimeout(ctx, p.cfg.ValidationTimeout)
-		err := p.f.Validate(vctx, c.value)
-		cancel()
-		if err != nil && ctx.Err() != nil { // the pool is closing, not the connection
+		err, abandoned, dial := p.check(ctx, c, keepSlot, noOutcome)
+		if abandoned { // counted closed; closed when Validate returns
+			if dial {
+				if nc, err := p.create(ctx); err == nil {
+					p.put(nc)
+				}
+			}
+			continue
+		}
+		if err != nil && (err == errClosing || ctx.Err() != nil) { // the pool is closing, not the connection
 			p.put(c)
 			continue
 		}

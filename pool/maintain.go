@@ -96,10 +96,14 @@ func (p *Pool[T]) runMaintenance(ctx context.Context) {
 	}
 	p.keepalive(ctx, ping)
 	for _, c := range suspect {
-		vctx, cancel := context.WithTimeout(ctx, p.cfg.ValidationTimeout)
-		err := p.f.Validate(vctx, c.value)
-		cancel()
-		if err != nil {
+		err, abandoned, _ := p.check(ctx, c, keepNone, noOutcome)
+		switch {
+		case abandoned: // counted closed; closed when Validate returns
+			continue
+		case err == errClosing:
+			p.put(c) // closes it
+			continue
+		case err != nil:
 			p.destroy(c, CloseValidation)
 			continue
 		}

@@ -72,6 +72,8 @@ type Factory[T any] interface {
 	// CloseReclaimed (Config.ReclaimBorrowed) it runs on the maintenance
 	// goroutine while the borrower may still hold the connection, even be
 	// using it: the Factory must order the close with the borrower's use.
+	// So may ClosePoolClosed, on the goroutine of Pool.Close, when a
+	// connection is still borrowed after Config.CloseTimeout.
 	Close(c T, reason CloseReason) error
 }
 
@@ -122,10 +124,12 @@ type Pool[T any] struct {
 	closed       bool
 	idle         []*Conn[T] // LIFO: the top is the last element
 	queue        waitQueue[T]
-	total        int       // connections open or being dialed
-	inUse        int       // lent to borrowers (or being checked)
-	dialing      int       // dials in progress
-	suspectSince time.Time // a connection failed: validate idle ones used before this
+	dialers      dialerList[T] // callers waiting for their own dial
+	drained      chan struct{} // made by Close waiting for borrowers (CloseTimeout), closed when none is left
+	total        int           // connections open or being dialed
+	inUse        int           // lent to borrowers (or being checked)
+	dialing      int           // dials in progress
+	suspectSince time.Time     // a connection failed: validate idle ones used before this
 	lastConnErr  error
 	stats        counters
 	serves       serveRate // how fast waiters are served, for FailFastBelow
@@ -151,7 +155,8 @@ type counters struct {
 
 // Conn is one pooled connection. Its borrower owns it from Acquire until it
 // calls Release, Destroy or Replace, exactly once, or until maintenance
-// reclaims it (Config.ReclaimBorrowed): those calls then do nothing.
+// reclaims it (Config.ReclaimBorrowed), or Close takes it back
+// (Config.CloseTimeout): those calls then do nothing.
 type Conn[T any] struct {
 	p        *Pool[T]
 	value    T
@@ -410,13 +415,27 @@ func (p *Pool[T]) reserveDialLocked() {
 // connection was bad and the caller should try again. With FairQueue, the
 // caller keeps the bad connection's slot and dials its replacement.
 func (p *Pool[T]) checkout(ctx context.Context, c *Conn[T], validate bool, now, deadline time.Time) (*Conn[T], error) {
+	keep := keepNone
+	if p.cfg.FairQueue {
+		keep = keepSlot
+	}
 	reason := CloseLifetime
 	if !p.expired(c, now) {
 		var err error
 		if validate {
-			vctx, cancel := context.WithTimeout(ctx, p.cfg.ValidationTimeout)
-			err = p.f.Validate(vctx, c.value)
-			cancel()
+			var abandoned, dial bool
+			err, abandoned, dial = p.check(ctx, c, keep, noOutcome)
+			switch {
+			case err == errClosing:
+				p.put(c) // closes it
+				return nil, ErrClosed
+			case abandoned && dial:
+				return p.dial(ctx, deadline)
+			case abandoned && ctx.Err() != nil:
+				return nil, p.ctxError(ctx.Err())
+			case abandoned:
+				return nil, nil
+			}
 		}
 		if err == nil {
 			err = p.f.Reset(ctx, c.value)
@@ -431,14 +450,81 @@ func (p *Pool[T]) checkout(ctx context.Context, c *Conn[T], validate bool, now, 
 		}
 		reason = CloseValidation
 	}
-	keep := keepNone
-	if p.cfg.FairQueue {
-		keep = keepSlot
-	}
 	if _, dial := p.closeConn(c, reason, keep, noOutcome); dial {
 		return p.dial(ctx, deadline)
 	}
 	return nil, nil
+}
+
+// errClosing is check's error when the pool closed before it could start.
+var errClosing = errors.New("sqlpool: pool closing")
+
+// check validates c, counted in use, within ValidationTimeout and ctx even
+// when Factory.Validate ignores its context (lib/pq's Ping does while the
+// network stalls): Validate runs on a goroutine counted in background, and
+// check gives up on it at the timeout or when ctx ends. It then reports
+// abandoned: c is counted closed with CloseValidation, its slot freed (or
+// kept as closeConn's keep says, keepNone when ctx ended; dial reports
+// it), the borrowing's outcome o recorded, and the goroutine closes it
+// when Validate returns (unless maintenance reclaimed it). It returns
+// errClosing, doing nothing, when the pool is closed: the caller puts c
+// back, which closes it.
+func (p *Pool[T]) check(ctx context.Context, c *Conn[T], keep int, o outcome) (err error, abandoned, dial bool) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return errClosing, false, false
+	}
+	p.background.Add(1) // under mu, so never after Close began to wait
+	p.mu.Unlock()
+	v := &validation{done: make(chan struct{})}
+	vctx, cancel := context.WithTimeout(ctx, p.cfg.ValidationTimeout)
+	go func() {
+		defer p.background.Done()
+		defer cancel() // only once finished: check takes vctx's end for a timeout
+		err := p.f.Validate(vctx, c.value)
+		v.mu.Lock()
+		if v.abandoned {
+			closeIt := v.closeIt
+			v.mu.Unlock()
+			if closeIt {
+				p.f.Close(c.value, CloseValidation)
+			}
+			return
+		}
+		v.finished, v.err = true, err
+		close(v.done)
+		v.mu.Unlock()
+	}()
+	select {
+	case <-v.done:
+		return v.err, false, false
+	case <-vctx.Done():
+	}
+	v.mu.Lock()
+	if v.finished {
+		v.mu.Unlock()
+		return v.err, false, false
+	}
+	if ctx.Err() != nil {
+		keep = keepNone
+	}
+	v.abandoned = true
+	v.closeIt, dial = p.retire(c, CloseValidation, keep, o)
+	v.mu.Unlock()
+	return nil, true, dial
+}
+
+// validation is a Factory.Validate running on its own goroutine, which
+// check may abandon.
+type validation struct {
+	done chan struct{} // closed when it finished and was not abandoned
+
+	mu        sync.Mutex
+	finished  bool  // guarded by mu
+	abandoned bool  // guarded by mu
+	closeIt   bool  // guarded by mu: abandoned, and the goroutine closes the connection
+	err       error // Validate's, set with finished
 }
 
 // wait blocks until w, queued at start, is served or gives up. It returns a
@@ -622,6 +708,11 @@ func (e *TimeoutError) Unwrap() []error {
 // the caller's values but the pool's cancellation: if the caller gives up
 // first, the dial goes on and its connection goes to the next waiter or the
 // idle stack, so impatient callers cannot starve the pool of connections.
+//
+// Meanwhile the caller is listed as a dialer: a connection released while
+// no waiter in the queue takes it is handed to the longest-dialing caller
+// (never a dial slot), which takes it and abandons its dial, whose
+// connection then goes to the next waiter or the idle stack likewise.
 func (p *Pool[T]) dial(ctx context.Context, deadline time.Time) (*Conn[T], error) {
 	d := &pendingDial[T]{done: make(chan struct{})}
 	p.background.Add(1)
@@ -638,23 +729,119 @@ func (p *Pool[T]) dial(ctx context.Context, deadline time.Time) (*Conn[T], error
 		defer t.Stop()
 		timeout = t.C
 	}
-	var cause error
-	select {
-	case <-d.done:
-	case <-ctx.Done():
-		cause = ctx.Err()
-	case <-timeout:
-		cause = errTimedOut
+	w := p.waiters.Get().(*waiter[T])
+	defer p.recycle(w)
+	for {
+		var ready <-chan struct{} // nil when not listed
+		p.mu.Lock()
+		if !p.closed {
+			p.dialers.push(w)
+			ready = w.ready
+		}
+		p.mu.Unlock()
+		var cause error
+		received := false
+		select {
+		case <-d.done:
+		case <-ready:
+			received = true
+		case <-ctx.Done():
+			cause = ctx.Err()
+		case <-timeout:
+			cause = errTimedOut
+		}
+		p.mu.Lock()
+		if w.queued {
+			p.dialers.remove(w)
+			ready = nil
+		}
+		p.mu.Unlock()
+		if ready != nil && !received {
+			<-ready // handed a connection as the wait ended: serving sends under mu
+		}
+		handed := w.conn
+		w.conn = nil
+		if handed != nil && cause != nil {
+			p.put(handed) // pass it on: nothing is lost
+			handed = nil
+		}
+		if handed != nil {
+			c := p.takeHanded(ctx, handed)
+			if c == nil {
+				continue // it was bad: wait for the dial, or another
+			}
+			if !d.abandon() { // the dial finished too
+				<-d.done
+				if d.err == nil {
+					p.put(d.c)
+				}
+			}
+			return c, nil
+		}
+		if cause != nil && d.abandon() {
+			return nil, p.ctxError(cause)
+		}
+		<-d.done
+		if d.err != nil {
+			return nil, d.err
+		}
+		p.lent(d.c, time.Now())
+		return d.c, nil
 	}
-	if cause != nil && d.abandon() {
-		return nil, p.ctxError(cause)
+}
+
+// takeHanded readies for the caller of dial a connection handed off by its
+// last borrower (counted in use): it returns it, or nil when it was bad
+// (closed) or ctx ended (passed on).
+func (p *Pool[T]) takeHanded(ctx context.Context, c *Conn[T]) *Conn[T] {
+	now := time.Now()
+	if p.expired(c, now) {
+		p.closeConn(c, CloseLifetime, keepNone, noOutcome)
+		return nil
 	}
-	<-d.done
-	if d.err != nil {
-		return nil, d.err
+	if err := p.f.Reset(ctx, c.value); err != nil {
+		if ctx.Err() != nil {
+			p.put(c) // the caller gave up; the connection may be fine
+		} else {
+			p.closeConn(c, CloseValidation, keepNone, noOutcome)
+		}
+		return nil
 	}
-	p.lent(d.c, time.Now())
-	return d.c, nil
+	p.lent(c, now)
+	return c
+}
+
+// dialerList is the FIFO list of callers waiting for their own dial, which
+// a released connection may serve (see Pool.dial). It links waiters
+// through the fields the wait queue uses: a waiter is never in both.
+type dialerList[T any] struct {
+	head, tail *waiter[T]
+}
+
+func (l *dialerList[T]) push(w *waiter[T]) {
+	w.prev, w.next = l.tail, nil
+	if l.tail != nil {
+		l.tail.next = w
+	} else {
+		l.head = w
+	}
+	l.tail = w
+	w.queued = true
+}
+
+func (l *dialerList[T]) remove(w *waiter[T]) {
+	if w.prev != nil {
+		w.prev.next = w.next
+	} else {
+		l.head = w.next
+	}
+	if w.next != nil {
+		w.next.prev = w.prev
+	} else {
+		l.tail = w.prev
+	}
+	w.next, w.prev = nil, nil
+	w.queued = false
 }
 
 // pendingDial is a dial that its caller may abandon.
@@ -833,10 +1020,11 @@ func (c *Conn[T]) Release() bool {
 		return closed
 	}
 	if p.cfg.ValidateOnRelease {
-		ctx, cancel := context.WithTimeout(context.Background(), p.cfg.ValidationTimeout)
-		err := p.f.Validate(ctx, c.value)
-		cancel()
-		if err != nil {
+		err, abandoned, _ := p.check(context.Background(), c, keepNone, o)
+		if abandoned { // counted closed, unless reclaimed; closed when Validate returns
+			return !c.reclaimed.Load()
+		}
+		if err != nil && err != errClosing { // errClosing: putBack closes it
 			closed, _ := p.closeConn(c, CloseValidation, keepNone, o)
 			return closed
 		}
@@ -893,6 +1081,13 @@ func (p *Pool[T]) putBack(c *Conn[T], now time.Time, o outcome, inPlace bool) bo
 			return true
 		}
 	}
+	if w := p.dialers.head; w != nil { // no waiter took it: a caller waiting for its dial
+		p.dialers.remove(w)
+		w.conn = c // stays in use
+		w.ready <- struct{}{}
+		p.mu.Unlock()
+		return true
+	}
 	p.inUse--
 	if inPlace {
 		p.insertIdleLocked(c)
@@ -922,6 +1117,16 @@ const (
 // the next waiter. It does nothing, and reports closed false, when c was
 // reclaimed.
 func (p *Pool[T]) closeConn(c *Conn[T], reason CloseReason, keep int, o outcome) (closed, dial bool) {
+	closed, dial = p.retire(c, reason, keep, o)
+	if closed {
+		p.f.Close(c.value, reason)
+	}
+	return closed, dial
+}
+
+// retire is closeConn without the Factory.Close, which is left to the
+// caller when it reports closed.
+func (p *Pool[T]) retire(c *Conn[T], reason CloseReason, keep int, o outcome) (closed, dial bool) {
 	p.mu.Lock()
 	if c.reclaimed.Load() {
 		p.mu.Unlock()
@@ -933,6 +1138,10 @@ func (p *Pool[T]) closeConn(c *Conn[T], reason CloseReason, keep int, o outcome)
 		p.returnedLocked(c, now)
 	}
 	p.inUse--
+	if p.drained != nil && p.inUse == 0 { // Close waits for this
+		close(p.drained)
+		p.drained = nil
+	}
 	p.countCloseLocked(c, reason, now)
 	if reason == CloseErrors || reason == CloseValidation {
 		p.suspectSince = now
@@ -952,13 +1161,14 @@ func (p *Pool[T]) closeConn(c *Conn[T], reason CloseReason, keep int, o outcome)
 		p.wakeLocked()
 	}
 	p.mu.Unlock()
-	p.f.Close(c.value, reason)
 	return true, dial
 }
 
 // Close closes the idle connections, fails every waiter and later Acquire with
 // ErrClosed, and stops maintenance. Borrowed connections are closed when they
-// are released. Close is idempotent.
+// are released; with Config.CloseTimeout, Close waits up to that long for
+// them, then takes back and closes those still borrowed (ClosePoolClosed).
+// Close is idempotent.
 func (p *Pool[T]) Close() {
 	p.mu.Lock()
 	if p.closed {
@@ -976,10 +1186,45 @@ func (p *Pool[T]) Close() {
 		w.err = ErrClosed
 		w.ready <- struct{}{}
 	}
+	var drained chan struct{}
+	if p.cfg.CloseTimeout > 0 && p.inUse > 0 {
+		drained = make(chan struct{})
+		p.drained = drained
+	}
 	p.mu.Unlock()
 	p.stop()
-	p.background.Wait()
 	for _, c := range idle {
+		p.f.Close(c.value, ClosePoolClosed)
+	}
+	if drained != nil {
+		t := time.NewTimer(p.cfg.CloseTimeout)
+		select {
+		case <-drained:
+		case <-t.C:
+		}
+		t.Stop()
+		p.closeBorrowed()
+	}
+	p.background.Wait()
+}
+
+// closeBorrowed takes back the connections still borrowed when Close has
+// waited CloseTimeout, and closes them (see ReclaimBorrowed).
+func (p *Pool[T]) closeBorrowed() {
+	var borrowed []*Conn[T]
+	now := time.Now()
+	p.mu.Lock()
+	p.drained = nil
+	for c := p.borrowed; c != nil; c = p.borrowed {
+		c.reclaimed.Store(true)
+		p.returnedLocked(c, now)
+		p.inUse--
+		p.total--
+		p.countCloseLocked(c, ClosePoolClosed, now)
+		borrowed = append(borrowed, c)
+	}
+	p.mu.Unlock()
+	for _, c := range borrowed {
 		p.f.Close(c.value, ClosePoolClosed)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -361,7 +362,9 @@ func TestMaxLifetimeClosesOldConnections(t *testing.T) {
 		c := mustAcquire(t, p)
 		first := c.Value()
 		c.Release()
-		time.Sleep(30 * time.Minute)
+		// Between maintenance ticks, so that no keepalive ping holds the
+		// connection when the test acquires it.
+		time.Sleep(30*time.Minute + 500*time.Millisecond)
 		if c := mustAcquire(t, p); c.Value() != first {
 			t.Fatal("connection replaced before its lifetime")
 		} else {
@@ -567,6 +570,32 @@ func TestInvalidConfigNamesTheField(t *testing.T) {
 		_, err := pool.New[*fakeConn](&factory{}, tc.cfg)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("New(%+v) err = %v, want one naming %s", tc.cfg, err, tc.want)
+		}
+	}
+}
+
+func TestInvalidConfigRejectsNaNAndInfinities(t *testing.T) {
+	nan, inf := math.NaN(), math.Inf(1)
+	for _, tc := range []struct {
+		cfg  pool.Config
+		want string
+	}{
+		{pool.Config{ConnectRate: nan}, "ConnectRate"},
+		{pool.Config{ConnectRate: inf}, "ConnectRate"},
+		{pool.Config{FailFastBelow: nan}, "FailFastBelow"},
+		{pool.Config{FailFastBelow: -inf}, "FailFastBelow"},
+		{pool.Config{LifetimeJitter: nan}, "LifetimeJitter"},
+		{pool.Config{LifetimeJitter: -inf}, "LifetimeJitter"},
+		{pool.Config{WarnFraction: nan}, "WarnFraction"},
+		{pool.Config{ErrorThreshold: nan}, "ErrorThreshold"},
+		{pool.Config{ErrorThreshold: inf}, "ErrorThreshold"},
+	} {
+		_, err := pool.New[*fakeConn](&factory{}, tc.cfg)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("New(%+v) err = %v, want one naming %s", tc.cfg, err, tc.want)
+		}
+		if err := tc.cfg.Validate(); err == nil {
+			t.Errorf("%+v.Validate() = nil, want an error naming %s", tc.cfg, tc.want)
 		}
 	}
 }

@@ -275,6 +275,7 @@ func TestFairQueueKeepsTheClaimOfAWaiterWhoseConnectionFails(t *testing.T) {
 				if got := a.order(); got != tc.want {
 					t.Errorf("served %s, want %s", got, tc.want)
 				}
+				synctest.Wait() // maintenance's check of the suspect idle connection
 				if s := p.Stats(); s.Created != 2 || s.Closed[pool.CloseValidation] != 1 || s.Idle != 1 {
 					t.Errorf("created %d, closed by validation %d, idle %d; want 2, 1, 1",
 						s.Created, s.Closed[pool.CloseValidation], s.Idle)
