@@ -71,10 +71,6 @@ type conn struct {
 	// canceled: an operation of the borrowing failed because its caller's
 	// context ended.
 	canceled bool
-	// opCtx is the context of the operation in progress, from start to end
-	// only (never across operations), so that end can tell the caller's
-	// cancellation from a failure: runStmt calls end without it.
-	opCtx context.Context
 }
 
 var (
@@ -157,7 +153,6 @@ func (h *conn) release() {
 		return
 	}
 	h.pc = nil
-	h.opCtx = nil
 	c := h.c
 	v := pc.Value()
 	if c.timed {
@@ -290,14 +285,12 @@ func (h *conn) start(ctx context.Context, op, query string) (*physConn, time.Tim
 	if !h.enterOp() {
 		return nil, time.Time{}, ErrReclaimed
 	}
-	h.opCtx = ctx
 	return pc, h.queryStart(pc, op, query), nil
 }
 
 // abandonOp ends an operation begun by start that did not run (runStmt's
 // errArgCount) without calling end.
 func (h *conn) abandonOp() {
-	h.opCtx = nil
 	h.exitOp(nil)
 }
 
@@ -312,15 +305,15 @@ func (h *conn) queryStart(pc *physConn, op, query string) time.Time {
 	return time.Time{}
 }
 
-// end finishes an operation: it calls the OnQueryEnd hook and notes a
-// driver.ErrBadConn. It returns err unchanged (database/sql compares some
-// errors by identity).
-func (h *conn) end(op, query string, t0 time.Time, err error) error {
+// end finishes an operation run with ctx (nil for a Commit or Rollback): it
+// calls the OnQueryEnd hook and notes a driver.ErrBadConn. It returns err
+// unchanged (database/sql compares some errors by identity), except for
+// lib/pq's ambiguous ErrBadConn (ErrConnLost).
+func (h *conn) end(ctx context.Context, op, query string, t0 time.Time, err error) error {
 	err = h.exitOp(err)
 	if err != nil {
-		h.classify(h.opCtx, err)
+		h.classify(ctx, err)
 	}
-	h.opCtx = nil
 	if f := h.c.cfg.Hooks.OnQueryEnd; f != nil && h.pc != nil {
 		f(QueryEvent{Partition: h.part.name, ConnID: h.pc.Value().id, Op: op, Query: query, Duration: time.Since(t0), Err: err})
 	}
@@ -343,7 +336,7 @@ func (h *conn) Ping(ctx context.Context) error {
 	if pc.pinger != nil {
 		err = pc.pinger.Ping(ctx)
 	}
-	return h.end(opPing, "", t0, err)
+	return h.end(ctx, opPing, "", t0, err)
 }
 
 // ExecContext runs query through the statement cache (CacheAll), or on the
@@ -367,7 +360,7 @@ func (h *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 		return nil, err
 	}
 	r, err := pc.exec(ctx, query, args)
-	return r, h.end(opExec, query, t0, err)
+	return r, h.end(ctx, opExec, query, t0, err)
 }
 
 func (pc *physConn) exec(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
@@ -411,7 +404,7 @@ func (h *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 		return nil, err
 	}
 	r, err := pc.query(ctx, query, args)
-	return r, h.end(opQuery, query, t0, err)
+	return r, h.end(ctx, opQuery, query, t0, err)
 }
 
 func (pc *physConn) query(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
@@ -460,7 +453,7 @@ func (h *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, e
 		return nil, err
 	}
 	ps, err := pc.stmt(ctx, query, true)
-	if err = h.end(opPrepare, query, t0, err); err != nil {
+	if err = h.end(ctx, opPrepare, query, t0, err); err != nil {
 		return nil, err
 	}
 	s := &stmt{h: h, query: query, numInput: ps.NumInput(), proto: ps}
@@ -483,7 +476,7 @@ func (h *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 		return nil, err
 	}
 	t, err := pc.begin(ctx, opts)
-	if err = h.end(opBegin, "", t0, err); err != nil {
+	if err = h.end(ctx, opBegin, "", t0, err); err != nil {
 		return nil, err
 	}
 	h.setTx(true)
@@ -565,7 +558,7 @@ func (t *tx) Commit() error {
 	t0 := t.h.queryStart(t.h.pc.Value(), opCommit, "")
 	err := t.tx.Commit()
 	t.h.setTx(false)
-	return t.h.end(opCommit, "", t0, err)
+	return t.h.end(nil, opCommit, "", t0, err)
 }
 
 func (t *tx) Rollback() error {
@@ -576,5 +569,5 @@ func (t *tx) Rollback() error {
 	t0 := t.h.queryStart(t.h.pc.Value(), opRollback, "")
 	err := t.tx.Rollback()
 	t.h.setTx(false)
-	return t.h.end(opRollback, "", t0, err)
+	return t.h.end(nil, opRollback, "", t0, err)
 }

@@ -1623,7 +1623,7 @@ func TestReliabilityADialingCallerTakesAConnectionReleasedMeanwhile(t *testing.T
 	t.Logf("released %v after the start; the operation returned after %v: %v",
 		released.Sub(start).Round(time.Millisecond), time.Since(start).Round(time.Millisecond), err)
 	if errors.Is(err, sqlpool.ErrAcquireTimeout) {
-		t.Error("a caller waiting for its own dial is not served by a connection released meanwhile: "+
+		t.Error("a caller waiting for its own dial is not served by a connection released meanwhile: " +
 			"pool.Pool.dial waits only for its dial, the caller's context and the timeout")
 	}
 	if err != nil {

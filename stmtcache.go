@@ -269,7 +269,7 @@ func runStmt[R any](ctx context.Context, h *conn, op, query string, fn func(driv
 	}
 	si, err := pc.stmt(ctx, query, true)
 	if err != nil {
-		return zero, h.end(op, query, t0, err)
+		return zero, h.end(ctx, op, query, t0, err)
 	}
 	r, err := fn(si)
 	if err != nil && planInvalidated(err) {
@@ -283,7 +283,7 @@ func runStmt[R any](ctx context.Context, h *conn, op, query string, fn func(driv
 	if err == errArgCount {
 		return r, err // not run: the caller takes the driver's path
 	}
-	return r, h.end(op, query, t0, err)
+	return r, h.end(ctx, op, query, t0, err)
 }
 
 // cacheModeFor picks the statement cache mode for a driver: off for pgx,
