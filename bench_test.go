@@ -3,48 +3,103 @@ package sqlpool_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/sqlpool/sqlpool"
 	"github.com/sqlpool/sqlpool/drivertest"
 )
 
-// BenchmarkQuery runs one query with database/sql's own pool (the baseline)
-// and with sqlpool, on the fake driver, so their ratio can be read from one
-// run. Sweep goroutines with -cpu.
+// benchMaxSize caps every pool of the benchmarks, baselines and sqlpool alike.
+const benchMaxSize = 16
+
+// benchGoroutines is the dimension the benchmarks sweep: 1 measures the
+// uncontended fast path, 8 contention below the cap, 64 hand-off to waiters.
+var benchGoroutines = []int{1, 8, 64}
+
+// BenchmarkQuery runs one QueryRowContext(...).Scan of "SELECT 1" on the fake
+// driver (no latency), so that what is measured is the pooling:
+//
+//   - pool=database-sql: database/sql's own pool on the bare driver, the
+//     baseline;
+//   - pool=sqlpool: the same code through sqlpool.OpenDB;
+//   - pool=naive: database/sql with SetMaxIdleConns(0), every query a
+//     Connect and a Close, which is what a wrapper that pools behind
+//     database/sql's back without logical handles would pay.
+//
+// Every pool holds at most 16 connections. Read the ratios from one run:
+//
+//	go test -run '^$' -bench 'Query$' -count 6 . | tee query.txt
+//	benchstat -col /pool query.txt
 func BenchmarkQuery(b *testing.B) {
-	for _, tc := range []struct {
+	pools := []struct {
 		name string
 		open func(b *testing.B) *sql.DB
 	}{
-		{"pool=database-sql", func(b *testing.B) *sql.DB {
+		{"database-sql", func(b *testing.B) *sql.DB {
 			db := sql.OpenDB(drivertest.New(drivertest.Options{}).Connector("bench"))
-			db.SetMaxIdleConns(10)
-			db.SetMaxOpenConns(10)
+			db.SetMaxOpenConns(benchMaxSize)
+			db.SetMaxIdleConns(benchMaxSize)
 			return db
 		}},
-		{"pool=sqlpool", func(b *testing.B) *sql.DB {
-			c, err := sqlpool.Wrap(drivertest.New(drivertest.Options{}).Connector("bench"), sqlpool.Config{MaxSize: 10})
+		{"sqlpool", func(b *testing.B) *sql.DB {
+			c, err := sqlpool.Wrap(drivertest.New(drivertest.Options{}).Connector("bench"), sqlpool.Config{MaxSize: benchMaxSize})
 			if err != nil {
 				b.Fatal(err)
 			}
 			return sqlpool.OpenDB(c)
 		}},
-	} {
-		b.Run(tc.name, func(b *testing.B) {
-			db := tc.open(b)
-			defer db.Close()
-			ctx := sqlpool.WithTenant(context.Background(), "bench")
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				var n int64
-				for pb.Next() {
-					if err := db.QueryRowContext(ctx, "SELECT 1").Scan(&n); err != nil {
+		{"naive", func(b *testing.B) *sql.DB {
+			db := sql.OpenDB(drivertest.New(drivertest.Options{}).Connector("bench"))
+			db.SetMaxOpenConns(benchMaxSize)
+			db.SetMaxIdleConns(0)
+			return db
+		}},
+	}
+	for _, g := range benchGoroutines {
+		for _, p := range pools {
+			b.Run(fmt.Sprintf("goroutines=%d/pool=%s", g, p.name), func(b *testing.B) {
+				db := p.open(b)
+				defer db.Close()
+				ctx := sqlpool.WithTenant(context.Background(), "bench")
+				query := func(int) error {
+					var n int64
+					return db.QueryRowContext(ctx, "SELECT 1").Scan(&n)
+				}
+				runGoroutines(b, g, query)
+			})
+		}
+	}
+}
+
+// runGoroutines calls op b.N times in all, from exactly goroutines
+// goroutines, after a warm-up round of one call per goroutine, and reports
+// allocations. Each goroutine passes op its own index, from 0.
+func runGoroutines(b *testing.B, goroutines int, op func(g int) error) {
+	b.Helper()
+	spread := func(n int) {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for g := range goroutines {
+			wg.Go(func() {
+				for next.Add(1) <= int64(n) {
+					if err := op(g); err != nil {
 						b.Error(err)
 						return
 					}
 				}
 			})
-		})
+		}
+		wg.Wait()
 	}
+	spread(goroutines) // open connections, prepare statements
+	if b.Failed() {
+		b.FailNow()
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	spread(b.N)
+	b.StopTimer()
 }

@@ -78,7 +78,7 @@ func BenchmarkAcquireReleaseVsPuddle(b *testing.B) {
 // released, and the waiters are served by hand-off, each releasing its
 // connection at once, unless they time out first. One op is one such round.
 //
-// measure=timeouts, with an AcquireTimeout of 50ms, reports max-ms, the
+// measure=timeouts, with an AcquireTimeout of 20ms, reports max-ms, the
 // longest Acquire of any round, to hold against AcquireTimeout + 50ms, and
 // served-%, the share of Acquires that got a connection.
 //
@@ -93,7 +93,7 @@ func BenchmarkAcquireReleaseVsPuddle(b *testing.B) {
 func BenchmarkManyWaiters(b *testing.B) {
 	const waiters, maxSize = 10_000, 16
 	b.Run("measure=timeouts", func(b *testing.B) {
-		const timeout = 50 * time.Millisecond
+		const timeout = 20 * time.Millisecond
 		var longest time.Duration
 		var served float64
 		for range b.N {

@@ -1,6 +1,7 @@
 // Command sqlpool is the command-line companion of the sqlpool library.
 //
 //	sqlpool demo [flags]   run a concurrent multi-tenant workload and print pool statistics
+//	sqlpool bench [flags]  compare sqlpool's throughput with the bare driver's on your database
 //	sqlpool help [command] show usage
 package main
 
@@ -27,7 +28,7 @@ type command struct {
 // commands lists the subcommands, in the order usage shows them.
 var commands = []command{
 	{"demo", "run a concurrent multi-tenant workload through sqlpool and print pool statistics", runDemoCommand},
-	// bench goes here.
+	{"bench", "compare sqlpool's throughput and latency with the bare driver's on your database", runBenchCommand},
 }
 
 // usageError marks a command-line mistake: exit status 2, usage shown.
@@ -109,4 +110,5 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, "\tsqlpool demo -duration 10s -tenants 6 -workers 32 -max 8\n")
 	fmt.Fprint(w, "\tsqlpool demo -driver postgres -dsn 'postgres://user@localhost:5432/db?sslmode=disable'\n")
 	fmt.Fprint(w, "\tsqlpool demo -driver mysql -dsn 'user:pass@tcp(localhost:3306)/db'\n")
+	fmt.Fprint(w, "\tsqlpool bench -driver postgres -dsn 'postgres://user@localhost:5432/db?sslmode=disable' -workload tx -goroutines 32\n")
 }
