@@ -37,6 +37,20 @@ func (c *Connector) Handler() http.Handler {
 				}
 				return c.evictPartition(name)
 			},
+			Suspend: func(_ context.Context, name string) error {
+				if name != "" {
+					return fmt.Errorf("%w: only the whole pool can be suspended, not partition %q", monitor.ErrInvalid, name)
+				}
+				c.pool.Suspend()
+				return nil
+			},
+			Resume: func(_ context.Context, name string) error {
+				if name != "" {
+					return fmt.Errorf("%w: only the whole pool can be resumed, not partition %q", monitor.ErrInvalid, name)
+				}
+				c.pool.Resume()
+				return nil
+			},
 			Drain: func(_ context.Context, name string) error {
 				_, err := c.evictPartition(name)
 				return err
@@ -83,7 +97,7 @@ func (c *Connector) report() monitor.Report {
 	now := time.Now()
 	ps := monitor.PoolState{
 		MinSize: c.pool.Config().MinSize, MaxSize: s.MaxSize, Size: s.Size, Idle: s.Idle, InUse: s.InUse,
-		Dialing: s.Dialing, Waiting: s.Waiting, Created: s.Created, ConnectErrors: s.ConnectErrors,
+		Dialing: s.Dialing, Waiting: s.Waiting, Created: s.Created, ConnectErrors: s.ConnectErrors, Suspended: s.Suspended,
 		Closed: make(map[string]int64, len(s.Closed)), Config: c.configMap(),
 	}
 	for r, n := range s.Closed {

@@ -3,10 +3,12 @@ package sqlpool_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -200,4 +202,31 @@ func TestManagementActionsChangeThePool(t *testing.T) {
 	if code := post("/api/drain", `{"partition": "acme"}`); code != 200 || c.Stats().Idle != 0 {
 		t.Errorf("drain acme: %d, idle %d; want 200 and 0", code, c.Stats().Idle)
 	}
+}
+
+func TestSuspendAndResumeThroughTheAPI(t *testing.T) {
+	db, c, _ := fakeDB(t, drivertest.Options{}, sqlpool.Config{ManagementToken: "t", AcquireTimeout: 20 * time.Millisecond, FailFastBelow: -1})
+	queryInt(t, context.Background(), db, "SELECT 1")
+	srv := httptest.NewServer(c.Handler())
+	defer srv.Close()
+	post := func(path string) int {
+		req, _ := http.NewRequest("POST", srv.URL+path, strings.NewReader(`{}`))
+		req.Header.Set("Authorization", "Bearer t")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := post("/api/suspend"); code != 200 {
+		t.Fatalf("suspend: %d", code)
+	}
+	if _, err := db.Exec("SELECT 1"); !errors.Is(err, sqlpool.ErrAcquireTimeout) {
+		t.Errorf("while suspended: err = %v, want ErrAcquireTimeout", err)
+	}
+	if code := post("/api/resume"); code != 200 {
+		t.Fatalf("resume: %d", code)
+	}
+	queryInt(t, context.Background(), db, "SELECT 1")
 }

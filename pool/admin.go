@@ -66,3 +66,20 @@ func (p *Pool[T]) EvictIdle(match func(T) bool) int {
 	}
 	return len(evicted)
 }
+
+// Suspend stops the pool lending connections: acquisitions wait (within
+// their timeouts) and released connections stay idle, until Resume.
+// Borrowed connections are not disturbed.
+func (p *Pool[T]) Suspend() {
+	p.mu.Lock()
+	p.suspended = true
+	p.mu.Unlock()
+}
+
+// Resume lends connections again, serving the waiters at once.
+func (p *Pool[T]) Resume() {
+	p.mu.Lock()
+	p.suspended = false
+	p.wakeLocked()
+	p.mu.Unlock()
+}

@@ -122,6 +122,7 @@ type Pool[T any] struct {
 	mu sync.Mutex
 	// guarded by mu:
 	closed       bool
+	suspended    bool       // Suspend: nothing is lent until Resume
 	idle         []*Conn[T] // LIFO: the top is the last element
 	queue        waitQueue[T]
 	dialers      dialerList[T] // callers waiting for their own dial
@@ -289,7 +290,7 @@ func (p *Pool[T]) acquire(ctx context.Context, prio Priority, label uint64) (*Co
 			// is what none of them may take.
 			p.wakeLocked()
 		}
-		if p.mayTakeLocked(prio) {
+		if !p.suspended && p.mayTakeLocked(prio) {
 			if c, validate := p.popIdleLocked(start, label); c != nil {
 				p.mu.Unlock()
 				if c, err := p.checkout(ctx, c, validate, start, deadline); c != nil || err != nil {
@@ -927,7 +928,7 @@ func (p *Pool[T]) create(ctx context.Context) (*Conn[T], error) {
 // wakeLocked serves waiters while there is something for them: an idle
 // connection, or room to dial.
 func (p *Pool[T]) wakeLocked() {
-	if p.queue.len == 0 || p.closed {
+	if p.queue.len == 0 || p.closed || p.suspended {
 		return
 	}
 	now := time.Now()
@@ -1073,7 +1074,7 @@ func (p *Pool[T]) putBack(c *Conn[T], now time.Time, o outcome, inPlace bool) bo
 		p.destroy(c, CloseEvicted)
 		return true
 	}
-	if p.queue.len > 0 {
+	if p.queue.len > 0 && !p.suspended {
 		if w := p.nextLocked(p.freeLocked()+1, now); w != nil {
 			w.conn = c // stays in use
 			w.ready <- struct{}{}
@@ -1081,7 +1082,7 @@ func (p *Pool[T]) putBack(c *Conn[T], now time.Time, o outcome, inPlace bool) bo
 			return true
 		}
 	}
-	if w := p.dialers.head; w != nil { // no waiter took it: a caller waiting for its dial
+	if w := p.dialers.head; w != nil && !p.suspended { // no waiter took it: a caller waiting for its dial
 		p.dialers.remove(w)
 		w.conn = c // stays in use
 		w.ready <- struct{}{}
@@ -1231,12 +1232,13 @@ func (p *Pool[T]) closeBorrowed() {
 
 // Stats is a snapshot of a pool.
 type Stats struct {
-	MaxSize int // the configured cap
-	Size    int // connections open or being dialed
-	Idle    int // idle connections
-	InUse   int // connections lent out (or being checked)
-	Dialing int // dials in progress
-	Waiting int // acquisitions waiting
+	Suspended bool // Suspend is in force
+	MaxSize   int  // the configured cap
+	Size      int  // connections open or being dialed
+	Idle      int  // idle connections
+	InUse     int  // connections lent out (or being checked)
+	Dialing   int  // dials in progress
+	Waiting   int  // acquisitions waiting
 
 	Acquires         int64         // successful acquisitions
 	Waits            int64         // acquisitions that had to wait
@@ -1265,7 +1267,8 @@ func (p *Pool[T]) Stats() Stats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := Stats{
-		MaxSize: p.cfg.MaxSize, Size: p.total, Idle: len(p.idle), InUse: p.inUse,
+		Suspended: p.suspended,
+		MaxSize:   p.cfg.MaxSize, Size: p.total, Idle: len(p.idle), InUse: p.inUse,
 		Dialing: p.dialing, Waiting: p.queue.len,
 		Acquires: p.acquires.Load(), Waits: p.stats.waits, WaitTime: p.stats.waitTime,
 		Timeouts: p.stats.timeouts, Canceled: p.stats.canceled, QueueFull: p.stats.queueFull,

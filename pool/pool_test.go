@@ -722,3 +722,26 @@ func TestEvictIdle(t *testing.T) {
 		t.Errorf("evicted %d, want the last idle one", n)
 	}
 }
+
+func TestSuspendHoldsAcquisitionsUntilResume(t *testing.T) {
+	p := newPool(t, &factory{}, pool.Config{MaxSize: 2})
+	mustAcquire(t, p).Release()
+	p.Suspend()
+	got := make(chan *pool.Conn[*fakeConn])
+	go func() {
+		c, err := p.Acquire(context.Background(), pool.PriorityNormal)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- c
+	}()
+	waitFor(t, "a waiter while suspended", func() bool { return p.Stats().Waiting == 1 })
+	if s := p.Stats(); !s.Suspended || s.Idle != 1 {
+		t.Fatalf("suspended %v, idle %d: the idle connection must not be lent", s.Suspended, s.Idle)
+	}
+	p.Resume()
+	(<-got).Release()
+	if s := p.Stats(); s.Suspended || s.Waiting != 0 {
+		t.Errorf("after Resume: %+v", s)
+	}
+}
