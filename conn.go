@@ -126,7 +126,7 @@ func (h *conn) bind(ctx context.Context) (*physConn, error) {
 	ps.inUse.Add(1)
 	pc.Value().part.Store(ps)
 	if timed {
-		h.boundAt = time.Now()
+		h.boundAt = t0.Add(wait) // one clock read fewer on the hot path
 	}
 	if h.c.cfg.LeakThreshold > 0 {
 		h.c.trackBorrow(pc.Value(), &ps.name)
