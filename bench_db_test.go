@@ -12,15 +12,13 @@ import (
 	"testing"
 
 	"github.com/go-sql-driver/mysql"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/lib/pq"
 	"github.com/mattn/go-sqlite3"
 
 	"github.com/sqlpool/sqlpool"
 	"github.com/sqlpool/sqlpool/drivertest"
+	"github.com/sqlpool/sqlpool/internal/workload"
 )
 
 // benchRows is the size of the point-select table, sqlpool_bench.
@@ -55,7 +53,7 @@ func BenchmarkWorkload(b *testing.B) {
 		setup   []string                  // creates both tables; idempotent
 		fill    string                    // fills sqlpool_bench; idempotent
 		empty   string                    // empties sqlpool_bench_insert
-		q       benchQueries
+		q       workload.Queries
 		clients []benchClient
 	}{
 		{
@@ -68,22 +66,22 @@ func BenchmarkWorkload(b *testing.B) {
 			},
 			fill:  "INSERT INTO sqlpool_bench SELECT g, 'value-' || g FROM generate_series(1, 100000) g ON CONFLICT DO NOTHING",
 			empty: "TRUNCATE sqlpool_bench_insert",
-			q: benchQueries{
-				sel: "SELECT v FROM sqlpool_bench WHERE id = $1",
-				ins: "INSERT INTO sqlpool_bench_insert (ref, v) VALUES ($1, $2)",
+			q: workload.Queries{
+				Select: "SELECT v FROM sqlpool_bench WHERE id = $1",
+				Insert: "INSERT INTO sqlpool_bench_insert (ref, v) VALUES ($1, $2)",
 			},
 			clients: []benchClient{
-				{"args", func(b *testing.B, dsn string, q benchQueries) benchSession {
+				{"args", func(b *testing.B, dsn string, q workload.Queries) workload.Session {
 					return bareBench(b, &pq.Driver{}, dsn, q, false)
 				}},
-				{"prepared", func(b *testing.B, dsn string, q benchQueries) benchSession {
+				{"prepared", func(b *testing.B, dsn string, q workload.Queries) workload.Session {
 					return bareBench(b, &pq.Driver{}, dsn, q, true)
 				}},
-				{"pgx", func(b *testing.B, dsn string, q benchQueries) benchSession {
+				{"pgx", func(b *testing.B, dsn string, q workload.Queries) workload.Session {
 					return bareBench(b, stdlib.GetDefaultDriver(), dsn, q, false)
 				}},
 				{"pgxpool", pgxpoolBench},
-				{"sqlpool", func(b *testing.B, dsn string, q benchQueries) benchSession {
+				{"sqlpool", func(b *testing.B, dsn string, q workload.Queries) workload.Session {
 					return sqlpoolBench(b, &pq.Driver{}, dsn, q)
 				}},
 			},
@@ -98,21 +96,21 @@ func BenchmarkWorkload(b *testing.B) {
 			},
 			fill:  "INSERT IGNORE INTO sqlpool_bench SELECT n, CONCAT('value-', n) FROM (" + digitsQuery() + ") g",
 			empty: "TRUNCATE TABLE sqlpool_bench_insert",
-			q: benchQueries{
-				sel: "SELECT v FROM sqlpool_bench WHERE id = ?",
-				ins: "INSERT INTO sqlpool_bench_insert (ref, v) VALUES (?, ?)",
+			q: workload.Queries{
+				Select: "SELECT v FROM sqlpool_bench WHERE id = ?",
+				Insert: "INSERT INTO sqlpool_bench_insert (ref, v) VALUES (?, ?)",
 			},
 			clients: []benchClient{
-				{"args", func(b *testing.B, dsn string, q benchQueries) benchSession {
+				{"args", func(b *testing.B, dsn string, q workload.Queries) workload.Session {
 					return bareBench(b, &mysql.MySQLDriver{}, dsn, q, false)
 				}},
-				{"interpolate", func(b *testing.B, dsn string, q benchQueries) benchSession {
+				{"interpolate", func(b *testing.B, dsn string, q workload.Queries) workload.Session {
 					return bareBench(b, &mysql.MySQLDriver{}, withParam(dsn, "interpolateParams=true"), q, false)
 				}},
-				{"prepared", func(b *testing.B, dsn string, q benchQueries) benchSession {
+				{"prepared", func(b *testing.B, dsn string, q workload.Queries) workload.Session {
 					return bareBench(b, &mysql.MySQLDriver{}, dsn, q, true)
 				}},
-				{"sqlpool", func(b *testing.B, dsn string, q benchQueries) benchSession {
+				{"sqlpool", func(b *testing.B, dsn string, q workload.Queries) workload.Session {
 					return sqlpoolBench(b, &mysql.MySQLDriver{}, dsn, q)
 				}},
 			},
@@ -128,18 +126,18 @@ func BenchmarkWorkload(b *testing.B) {
 			fill: "INSERT OR IGNORE INTO sqlpool_bench WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 100000) " +
 				"SELECT n, 'value-' || n FROM g",
 			empty: "DELETE FROM sqlpool_bench_insert",
-			q: benchQueries{
-				sel: "SELECT v FROM sqlpool_bench WHERE id = ?",
-				ins: "INSERT INTO sqlpool_bench_insert (ref, v) VALUES (?, ?)",
+			q: workload.Queries{
+				Select: "SELECT v FROM sqlpool_bench WHERE id = ?",
+				Insert: "INSERT INTO sqlpool_bench_insert (ref, v) VALUES (?, ?)",
 			},
 			clients: []benchClient{
-				{"args", func(b *testing.B, dsn string, q benchQueries) benchSession {
+				{"args", func(b *testing.B, dsn string, q workload.Queries) workload.Session {
 					return bareBench(b, &sqlite3.SQLiteDriver{}, dsn, q, false)
 				}},
-				{"prepared", func(b *testing.B, dsn string, q benchQueries) benchSession {
+				{"prepared", func(b *testing.B, dsn string, q workload.Queries) workload.Session {
 					return bareBench(b, &sqlite3.SQLiteDriver{}, dsn, q, true)
 				}},
-				{"sqlpool", func(b *testing.B, dsn string, q benchQueries) benchSession {
+				{"sqlpool", func(b *testing.B, dsn string, q workload.Queries) workload.Session {
 					return sqlpoolBench(b, &sqlite3.SQLiteDriver{}, dsn, q)
 				}},
 			},
@@ -154,7 +152,7 @@ func BenchmarkWorkload(b *testing.B) {
 				}
 			}
 			var v string
-			switch err := setup.QueryRow(db.q.sel, benchRows).Scan(&v); {
+			switch err := setup.QueryRow(db.q.Select, benchRows).Scan(&v); {
 			case errors.Is(err, sql.ErrNoRows):
 				if _, err := setup.Exec(db.fill); err != nil {
 					b.Fatalf("filling sqlpool_bench: %v", err)
@@ -186,186 +184,63 @@ func BenchmarkWorkload(b *testing.B) {
 	}
 }
 
-// benchQueries are a database's statements of the workloads.
-type benchQueries struct {
-	sel string // one argument, the id; one column
-	ins string // two arguments: a reference (an id) and a text
-}
-
-// benchStatements runs the statements of the workloads somewhere: on a pool
-// or inside a transaction.
-type benchStatements interface {
-	selectRow(ctx context.Context, id int) error
-	insertRow(ctx context.Context, ref int) error
-}
-
-// benchSession is one client's way of running the workloads.
-type benchSession interface {
-	benchStatements
-	// inTx runs fn in a transaction, which it commits if fn succeeds.
-	inTx(ctx context.Context, fn func(benchStatements) error) error
-}
-
 // benchWorkloads are the workloads of BenchmarkWorkload.
 var benchWorkloads = []struct {
 	name string
-	run  func(ctx context.Context, s benchSession, r *rand.Rand) error
+	run  func(ctx context.Context, s workload.Session, r *rand.Rand) error
 }{
-	{"select", func(ctx context.Context, s benchSession, r *rand.Rand) error {
-		return s.selectRow(ctx, 1+r.IntN(benchRows))
+	{"select", func(ctx context.Context, s workload.Session, r *rand.Rand) error {
+		return s.SelectRow(ctx, 1+r.IntN(benchRows))
 	}},
-	{"insert", func(ctx context.Context, s benchSession, r *rand.Rand) error {
-		return s.insertRow(ctx, 1+r.IntN(benchRows))
+	{"insert", func(ctx context.Context, s workload.Session, r *rand.Rand) error {
+		return s.InsertRow(ctx, int64(1+r.IntN(benchRows)))
 	}},
-	{"tx", func(ctx context.Context, s benchSession, r *rand.Rand) error {
+	{"tx", func(ctx context.Context, s workload.Session, r *rand.Rand) error {
 		id1, id2 := 1+r.IntN(benchRows), 1+r.IntN(benchRows)
-		return s.inTx(ctx, func(s benchStatements) error {
-			if err := s.selectRow(ctx, id1); err != nil {
+		return s.InTx(ctx, func(s workload.Statements) error {
+			if err := s.SelectRow(ctx, id1); err != nil {
 				return err
 			}
-			if err := s.insertRow(ctx, id1); err != nil {
+			if err := s.InsertRow(ctx, int64(id1)); err != nil {
 				return err
 			}
-			return s.selectRow(ctx, id2)
+			return s.SelectRow(ctx, id2)
 		})
 	}},
 }
 
-// benchClient opens a benchSession on a database, closed when b ends.
+// benchClient opens a workload.Session on a database, closed when b ends.
 type benchClient struct {
 	name string
-	open func(b *testing.B, dsn string, q benchQueries) benchSession
+	open func(b *testing.B, dsn string, q workload.Queries) workload.Session
 }
 
-// sqlQueryer is what *sql.DB and *sql.Tx have in common.
-type sqlQueryer interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-}
-
-// sqlStatements runs the statements through database/sql, with the query
-// text each time, or with statements prepared once when sel and ins are set.
-type sqlStatements struct {
-	on       sqlQueryer
-	q        benchQueries
-	sel, ins *sql.Stmt
-}
-
-func (s sqlStatements) selectRow(ctx context.Context, id int) error {
-	var v string
-	if s.sel != nil {
-		return s.sel.QueryRowContext(ctx, id).Scan(&v)
-	}
-	return s.on.QueryRowContext(ctx, s.q.sel, id).Scan(&v)
-}
-
-func (s sqlStatements) insertRow(ctx context.Context, ref int) error {
-	var err error
-	if s.ins != nil {
-		_, err = s.ins.ExecContext(ctx, ref, "inserted")
-	} else {
-		_, err = s.on.ExecContext(ctx, s.q.ins, ref, "inserted")
-	}
-	return err
-}
-
-// sqlSession is a benchSession on a *sql.DB.
-type sqlSession struct {
-	sqlStatements
-	db *sql.DB
-}
-
-func (s sqlSession) inTx(ctx context.Context, fn func(benchStatements) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	in := sqlStatements{on: tx, q: s.q}
-	if s.sel != nil {
-		// The hand-prepared way: database/sql reuses the statement where
-		// the transaction's connection has already prepared it.
-		in.sel, in.ins = tx.StmtContext(ctx, s.sel), tx.StmtContext(ctx, s.ins)
-	}
-	if err := fn(in); err != nil {
-		return err
-	}
-	return tx.Commit()
-}
-
-// pgxStatements runs the statements with pgx's own API, on a pgxpool.Pool
-// or in a pgx.Tx.
-type pgxStatements struct {
-	on interface {
-		QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-		Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-	}
-	q benchQueries
-}
-
-func (s pgxStatements) selectRow(ctx context.Context, id int) error {
-	var v string
-	return s.on.QueryRow(ctx, s.q.sel, id).Scan(&v)
-}
-
-func (s pgxStatements) insertRow(ctx context.Context, ref int) error {
-	_, err := s.on.Exec(ctx, s.q.ins, ref, "inserted")
-	return err
-}
-
-// pgxpoolSession is a benchSession on a pgxpool.Pool.
-type pgxpoolSession struct {
-	pgxStatements
-	p *pgxpool.Pool
-}
-
-func (s pgxpoolSession) inTx(ctx context.Context, fn func(benchStatements) error) error {
-	return pgx.BeginFunc(ctx, s.p, func(tx pgx.Tx) error { return fn(pgxStatements{tx, s.q}) })
-}
-
-func pgxpoolBench(b *testing.B, dsn string, q benchQueries) benchSession {
-	cfg, err := pgxpool.ParseConfig(dsn)
+// pgxpoolBench returns a session on pgx's own pool, closed when b ends.
+func pgxpoolBench(b *testing.B, dsn string, q workload.Queries) workload.Session {
+	s, err := workload.Pgxpool(dsn, q, benchMaxSize)
 	if err != nil {
 		b.Fatal(err)
 	}
-	cfg.MaxConns = benchMaxSize
-	p, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(p.Close)
-	return pgxpoolSession{pgxStatements{p, q}, p}
+	b.Cleanup(func() { s.Close() })
+	return s
 }
 
 // bareBench returns a session on database/sql's own pool over d, with the
 // statements prepared once if prepare is set.
-func bareBench(b *testing.B, d driver.Driver, dsn string, q benchQueries, prepare bool) benchSession {
-	db := openBare(b, d, dsn)
-	s := sqlSession{sqlStatements{on: db, q: q}, db}
-	if prepare {
-		var err error
-		if s.sel, err = db.Prepare(q.sel); err != nil {
-			b.Fatal(err)
-		}
-		if s.ins, err = db.Prepare(q.ins); err != nil {
-			b.Fatal(err)
-		}
+func bareBench(b *testing.B, d driver.Driver, dsn string, q workload.Queries, prepare bool) workload.Session {
+	s, err := workload.SQL(openBare(b, d, dsn), q, prepare)
+	if err != nil {
+		b.Fatal(err)
 	}
 	return s
 }
 
 // openBare returns database/sql's own pool over d, closed when b ends.
 func openBare(b *testing.B, d driver.Driver, dsn string) *sql.DB {
-	var c driver.Connector
-	if dc, ok := d.(driver.DriverContext); ok {
-		var err error
-		if c, err = dc.OpenConnector(dsn); err != nil {
-			b.Fatal(err)
-		}
-	} else {
-		c = dsnConnector{dsn, d}
+	db, err := workload.OpenBare(d, dsn)
+	if err != nil {
+		b.Fatal(err)
 	}
-	db := sql.OpenDB(c)
 	db.SetMaxOpenConns(benchMaxSize)
 	db.SetMaxIdleConns(benchMaxSize)
 	b.Cleanup(func() { db.Close() })
@@ -373,24 +248,19 @@ func openBare(b *testing.B, d driver.Driver, dsn string) *sql.DB {
 }
 
 // sqlpoolBench returns a session on sqlpool over d, closed when b ends.
-func sqlpoolBench(b *testing.B, d driver.Driver, dsn string, q benchQueries) benchSession {
+func sqlpoolBench(b *testing.B, d driver.Driver, dsn string, q workload.Queries) workload.Session {
 	c, err := sqlpool.NewConnector(d, dsn, sqlpool.Config{MaxSize: benchMaxSize})
 	if err != nil {
 		b.Fatal(err)
 	}
 	db := sqlpool.OpenDB(c)
 	b.Cleanup(func() { db.Close() })
-	return sqlSession{sqlStatements{on: db, q: q}, db}
+	s, err := workload.SQL(db, q, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
 }
-
-// dsnConnector opens connections of a driver without a Connector of its own.
-type dsnConnector struct {
-	dsn string
-	d   driver.Driver
-}
-
-func (c dsnConnector) Connect(context.Context) (driver.Conn, error) { return c.d.Open(c.dsn) }
-func (c dsnConnector) Driver() driver.Driver                        { return c.d }
 
 // sqliteBenchDSN is a database file in dir, in WAL mode (readers beside the
 // writer), with writers waiting for the lock, and BEGIN taking it at once, so

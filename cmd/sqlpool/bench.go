@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"flag"
@@ -20,14 +19,12 @@ import (
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/go-sql-driver/mysql"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/lib/pq"
 	"github.com/mattn/go-sqlite3"
 
 	"github.com/sqlpool/sqlpool"
+	"github.com/sqlpool/sqlpool/internal/workload"
 )
 
 // benchConfig configures runBench.
@@ -119,7 +116,7 @@ var benchDialects = map[string]*benchDialect{
 			{"args", "lib/pq, query text and arguments each time", sqlOpener(&pq.Driver{}, nil, false)},
 			{"prepared", "lib/pq, statements prepared once", sqlOpener(&pq.Driver{}, nil, true)},
 			{"pgx", "pgx's database/sql driver (its own statement cache)", sqlOpener(stdlib.GetDefaultDriver(), nil, false)},
-			{"pgxpool", "pgx's own pool and API, without database/sql", openPgxpool},
+			{"pgxpool", "pgx's own pool and API, without database/sql", workload.Pgxpool},
 			{"sqlpool", "lib/pq through sqlpool, the same code as args", sqlpoolOpener(&pq.Driver{})},
 		},
 	},
@@ -206,7 +203,7 @@ func runBench(ctx context.Context, out io.Writer, cfg benchConfig) (err error) {
 			"?_journal_mode=WAL&_busy_timeout=10000&_txlock=immediate&_synchronous=NORMAL"
 	}
 
-	setup, err := openBare(d.driver(), dsn)
+	setup, err := workload.OpenBare(d.driver(), dsn)
 	if err != nil {
 		return fmt.Errorf("%s DSN: %w", d.name, err)
 	}
@@ -236,9 +233,9 @@ func runBench(ctx context.Context, out io.Writer, cfg benchConfig) (err error) {
 	}
 	cancel()
 
-	q := benchQueries{
-		sel: fmt.Sprintf("SELECT v FROM %s WHERE id = %s", cfg.Table, d.ph(1)),
-		ins: fmt.Sprintf("INSERT INTO %s (id, v) VALUES (%s, %s)", cfg.Table, d.ph(1), d.ph(2)),
+	q := workload.Queries{
+		Select: fmt.Sprintf("SELECT v FROM %s WHERE id = %s", cfg.Table, d.ph(1)),
+		Insert: fmt.Sprintf("INSERT INTO %s (id, v) VALUES (%s, %s)", cfg.Table, d.ph(1), d.ph(2)),
 	}
 	bn := &bench{cfg: cfg, q: q}
 	bn.nextID.Store(int64(cfg.Rows))
@@ -271,7 +268,7 @@ func runBench(ctx context.Context, out io.Writer, cfg benchConfig) (err error) {
 // bench is one run of the comparison.
 type bench struct {
 	cfg    benchConfig
-	q      benchQueries
+	q      workload.Queries
 	nextID atomic.Int64 // the last id inserted, or Rows
 }
 
@@ -375,23 +372,23 @@ func (bn *bench) run(ctx context.Context, c benchClient, dsn string) (benchResul
 }
 
 // op runs one operation of the workload.
-func (bn *bench) op(ctx context.Context, s benchSession, r *rand.Rand) error {
+func (bn *bench) op(ctx context.Context, s workload.Session, r *rand.Rand) error {
 	rows := bn.cfg.Rows
 	switch bn.cfg.Workload {
 	case "select":
-		return s.selectRow(ctx, 1+r.IntN(rows))
+		return s.SelectRow(ctx, 1+r.IntN(rows))
 	case "insert":
-		return s.insertRow(ctx, bn.nextID.Add(1))
+		return s.InsertRow(ctx, bn.nextID.Add(1))
 	default:
 		id1, id2, newID := 1+r.IntN(rows), 1+r.IntN(rows), bn.nextID.Add(1)
-		return s.inTx(ctx, func(s benchStatements) error {
-			if err := s.selectRow(ctx, id1); err != nil {
+		return s.InTx(ctx, func(s workload.Statements) error {
+			if err := s.SelectRow(ctx, id1); err != nil {
 				return err
 			}
-			if err := s.insertRow(ctx, newID); err != nil {
+			if err := s.InsertRow(ctx, newID); err != nil {
 				return err
 			}
-			return s.selectRow(ctx, id2)
+			return s.SelectRow(ctx, id2)
 		})
 	}
 }
@@ -469,133 +466,40 @@ func fmtLatency(ns int64) string {
 	}
 }
 
-// benchQueries are the workload's statements.
-type benchQueries struct {
-	sel string // one argument, the id; one column
-	ins string // two arguments: the id and a text
-}
-
-// benchStatements runs the workload's statements on a pool or in a
-// transaction.
-type benchStatements interface {
-	selectRow(ctx context.Context, id int) error
-	insertRow(ctx context.Context, id int64) error
-}
-
-// benchSession is one client's way of running the workload.
-type benchSession interface {
-	benchStatements
-	// inTx runs fn in a transaction, which it commits if fn succeeds.
-	inTx(ctx context.Context, fn func(benchStatements) error) error
-	Close() error
-}
-
 // benchClient is one way of running the workload.
 type benchClient struct {
 	name, about string
 	// open returns a session with at most maxSize connections.
-	open func(dsn string, q benchQueries, maxSize int) (benchSession, error)
-}
-
-// sqlQueryer is what *sql.DB and *sql.Tx have in common.
-type sqlQueryer interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-}
-
-// sqlStatements runs the statements through database/sql, with the query
-// text each time, or with statements prepared once when sel and ins are set.
-type sqlStatements struct {
-	on       sqlQueryer
-	q        benchQueries
-	sel, ins *sql.Stmt
-}
-
-func (s sqlStatements) selectRow(ctx context.Context, id int) error {
-	var v string
-	if s.sel != nil {
-		return s.sel.QueryRowContext(ctx, id).Scan(&v)
-	}
-	return s.on.QueryRowContext(ctx, s.q.sel, id).Scan(&v)
-}
-
-func (s sqlStatements) insertRow(ctx context.Context, id int64) error {
-	var err error
-	if s.ins != nil {
-		_, err = s.ins.ExecContext(ctx, id, "inserted")
-	} else {
-		_, err = s.on.ExecContext(ctx, s.q.ins, id, "inserted")
-	}
-	return err
-}
-
-// sqlSession is a benchSession on a *sql.DB.
-type sqlSession struct {
-	sqlStatements
-	db *sql.DB
-}
-
-func (s sqlSession) inTx(ctx context.Context, fn func(benchStatements) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	in := sqlStatements{on: tx, q: s.q}
-	if s.sel != nil {
-		// The hand-prepared way: database/sql reuses the statement where
-		// the transaction's connection has already prepared it.
-		in.sel, in.ins = tx.StmtContext(ctx, s.sel), tx.StmtContext(ctx, s.ins)
-	}
-	if err := fn(in); err != nil {
-		return err
-	}
-	return tx.Commit()
-}
-
-func (s sqlSession) Close() error {
-	if s.sel != nil {
-		s.sel.Close()
-		s.ins.Close()
-	}
-	return s.db.Close()
+	open func(dsn string, q workload.Queries, maxSize int) (workload.Session, error)
 }
 
 // sqlOpener opens database/sql's own pool over d, with the DSN changed by
 // tune if it is set, and statements prepared once if prepare is set.
-func sqlOpener(d driver.Driver, tune func(string) (string, error), prepare bool) func(string, benchQueries, int) (benchSession, error) {
-	return func(dsn string, q benchQueries, maxSize int) (benchSession, error) {
+func sqlOpener(d driver.Driver, tune func(string) (string, error), prepare bool) func(string, workload.Queries, int) (workload.Session, error) {
+	return func(dsn string, q workload.Queries, maxSize int) (workload.Session, error) {
 		if tune != nil {
 			var err error
 			if dsn, err = tune(dsn); err != nil {
 				return nil, err
 			}
 		}
-		db, err := openBare(d, dsn)
+		db, err := workload.OpenBare(d, dsn)
 		if err != nil {
 			return nil, err
 		}
 		db.SetMaxOpenConns(maxSize)
 		db.SetMaxIdleConns(maxSize)
-		s := sqlSession{sqlStatements{on: db, q: q}, db}
-		if prepare {
-			if s.sel, err = db.Prepare(q.sel); err == nil {
-				if s.ins, err = db.Prepare(q.ins); err != nil {
-					s.sel.Close()
-					s.sel = nil
-				}
-			}
-			if err != nil {
-				db.Close()
-				return nil, err
-			}
+		s, err := workload.SQL(db, q, prepare)
+		if err != nil {
+			db.Close()
+			return nil, err
 		}
 		return s, nil
 	}
 }
 
 // mysqlOpener opens go-sql-driver/mysql with interpolateParams as given.
-func mysqlOpener(interpolate, prepare bool) func(string, benchQueries, int) (benchSession, error) {
+func mysqlOpener(interpolate, prepare bool) func(string, workload.Queries, int) (workload.Session, error) {
 	return sqlOpener(&mysql.MySQLDriver{}, func(dsn string) (string, error) {
 		c, err := mysql.ParseDSN(dsn)
 		if err != nil {
@@ -607,8 +511,8 @@ func mysqlOpener(interpolate, prepare bool) func(string, benchQueries, int) (ben
 }
 
 // sqlpoolOpener opens d through sqlpool, with its defaults but MaxSize.
-func sqlpoolOpener(d driver.Driver) func(string, benchQueries, int) (benchSession, error) {
-	return func(dsn string, q benchQueries, maxSize int) (benchSession, error) {
+func sqlpoolOpener(d driver.Driver) func(string, workload.Queries, int) (workload.Session, error) {
+	return func(dsn string, q workload.Queries, maxSize int) (workload.Session, error) {
 		if _, ok := d.(*mysql.MySQLDriver); ok {
 			c, err := mysql.ParseDSN(dsn)
 			if err != nil {
@@ -621,76 +525,6 @@ func sqlpoolOpener(d driver.Driver) func(string, benchQueries, int) (benchSessio
 		if err != nil {
 			return nil, err
 		}
-		db := sqlpool.OpenDB(c)
-		return sqlSession{sqlStatements{on: db, q: q}, db}, nil
+		return workload.SQL(sqlpool.OpenDB(c), q, false)
 	}
-}
-
-// openBare returns database/sql's own pool over d.
-func openBare(d driver.Driver, dsn string) (*sql.DB, error) {
-	if dc, ok := d.(driver.DriverContext); ok {
-		c, err := dc.OpenConnector(dsn)
-		if err != nil {
-			return nil, err
-		}
-		return sql.OpenDB(c), nil
-	}
-	return sql.OpenDB(dsnConnector{dsn, d}), nil
-}
-
-// dsnConnector opens connections of a driver without a Connector of its own.
-type dsnConnector struct {
-	dsn string
-	d   driver.Driver
-}
-
-func (c dsnConnector) Connect(context.Context) (driver.Conn, error) { return c.d.Open(c.dsn) }
-func (c dsnConnector) Driver() driver.Driver                        { return c.d }
-
-// pgxStatements runs the statements with pgx's own API, on a pgxpool.Pool
-// or in a pgx.Tx.
-type pgxStatements struct {
-	on interface {
-		QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-		Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-	}
-	q benchQueries
-}
-
-func (s pgxStatements) selectRow(ctx context.Context, id int) error {
-	var v string
-	return s.on.QueryRow(ctx, s.q.sel, id).Scan(&v)
-}
-
-func (s pgxStatements) insertRow(ctx context.Context, id int64) error {
-	_, err := s.on.Exec(ctx, s.q.ins, id, "inserted")
-	return err
-}
-
-// pgxpoolSession is a benchSession on a pgxpool.Pool.
-type pgxpoolSession struct {
-	pgxStatements
-	p *pgxpool.Pool
-}
-
-func (s pgxpoolSession) inTx(ctx context.Context, fn func(benchStatements) error) error {
-	return pgx.BeginFunc(ctx, s.p, func(tx pgx.Tx) error { return fn(pgxStatements{tx, s.q}) })
-}
-
-func (s pgxpoolSession) Close() error {
-	s.p.Close()
-	return nil
-}
-
-func openPgxpool(dsn string, q benchQueries, maxSize int) (benchSession, error) {
-	cfg, err := pgxpool.ParseConfig(dsn)
-	if err != nil {
-		return nil, err
-	}
-	cfg.MaxConns = int32(min(maxSize, 1<<31-1))
-	p, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		return nil, err
-	}
-	return pgxpoolSession{pgxStatements{p, q}, p}, nil
 }

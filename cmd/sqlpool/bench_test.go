@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"errors"
 	"io"
 	"path/filepath"
@@ -14,6 +13,8 @@ import (
 
 	"github.com/mattn/go-sqlite3"
 	"go.uber.org/goleak"
+
+	"github.com/sqlpool/sqlpool/internal/workload"
 )
 
 // benchRow is one row of bench's table.
@@ -58,8 +59,8 @@ func benchTable(t *testing.T, report string) map[string]benchRow {
 }
 
 func TestBenchComparesEveryClientOnSQLiteAndDropsItsTable(t *testing.T) {
-	for _, workload := range []string{"select", "insert", "tx"} {
-		t.Run(workload, func(t *testing.T) {
+	for _, w := range []string{"select", "insert", "tx"} {
+		t.Run(w, func(t *testing.T) {
 			defer goleak.VerifyNone(t)
 
 			dsn := "file:" + filepath.Join(t.TempDir(), "bench.db") + "?_journal_mode=WAL&_busy_timeout=10000&_txlock=immediate"
@@ -69,7 +70,7 @@ func TestBenchComparesEveryClientOnSQLiteAndDropsItsTable(t *testing.T) {
 				DSN:        dsn,
 				Duration:   200 * time.Millisecond,
 				Goroutines: 4,
-				Workload:   workload,
+				Workload:   w,
 				MaxSize:    2,
 				Table:      "bench_t",
 				Rows:       1000,
@@ -103,14 +104,17 @@ func TestBenchComparesEveryClientOnSQLiteAndDropsItsTable(t *testing.T) {
 			if len(rows) != 3 {
 				t.Errorf("%d rows, want 3 (args, prepared, sqlpool)", len(rows))
 			}
-			if !strings.Contains(report, "workload "+workload) {
-				t.Errorf("the report does not name the workload %s", workload)
+			if !strings.Contains(report, "workload "+w) {
+				t.Errorf("the report does not name the workload %s", w)
 			}
 			if !strings.Contains(progress.String(), "sqlpool for 200ms") {
 				t.Errorf("progress lacks sqlpool's run: %q", progress.String())
 			}
 
-			db := sql.OpenDB(dsnConnector{dsn, &sqlite3.SQLiteDriver{}})
+			db, err := workload.OpenBare(&sqlite3.SQLiteDriver{}, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
 			defer db.Close()
 			var n int
 			if err := db.QueryRow("SELECT count(*) FROM sqlite_master WHERE name = 'bench_t'").Scan(&n); err != nil {
@@ -127,12 +131,15 @@ func TestBenchLeavesAnExistingTableAlone(t *testing.T) {
 	defer goleak.VerifyNone(t)
 
 	dsn := "file:" + filepath.Join(t.TempDir(), "mine.db")
-	db := sql.OpenDB(dsnConnector{dsn, &sqlite3.SQLiteDriver{}})
+	db, err := workload.OpenBare(&sqlite3.SQLiteDriver{}, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer db.Close()
 	if _, err := db.Exec("CREATE TABLE mine (id INTEGER PRIMARY KEY, v TEXT NOT NULL); INSERT INTO mine VALUES (1, 'precious')"); err != nil {
 		t.Fatal(err)
 	}
-	err := runBench(context.Background(), io.Discard, benchConfig{
+	err = runBench(context.Background(), io.Discard, benchConfig{
 		Driver: "sqlite", DSN: dsn, Duration: time.Second, Goroutines: 1, Workload: "insert", MaxSize: 1, Table: "mine", Rows: 10,
 	})
 	if err == nil || !strings.Contains(err.Error(), "choose another -table") {
