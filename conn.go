@@ -370,14 +370,9 @@ func (pc *physConn) exec(ctx context.Context, query string, args []driver.NamedV
 	if pc.legacyExecer == nil {
 		return nil, driver.ErrSkip
 	}
-	dargs, err := namedValueToValue(args)
+	dargs, err := legacyArgs(ctx, args)
 	if err != nil {
 		return nil, err
-	}
-	select {
-	default:
-	case <-ctx.Done():
-		return nil, ctx.Err()
 	}
 	return pc.legacyExecer.Exec(query, dargs)
 }
@@ -414,14 +409,9 @@ func (pc *physConn) query(ctx context.Context, query string, args []driver.Named
 	if pc.legacyQueryer == nil {
 		return nil, driver.ErrSkip
 	}
-	dargs, err := namedValueToValue(args)
+	dargs, err := legacyArgs(ctx, args)
 	if err != nil {
 		return nil, err
-	}
-	select {
-	default:
-	case <-ctx.Done():
-		return nil, ctx.Err()
 	}
 	return pc.legacyQueryer.Query(query, dargs)
 }
@@ -521,6 +511,19 @@ func (h *conn) CheckNamedValue(nv *driver.NamedValue) error {
 		return driver.ErrSkip
 	}
 	return checker.CheckNamedValue(nv)
+}
+
+// legacyArgs prepares a call to a driver method without a context, as
+// database/sql does: arguments converted, and no call once ctx is done.
+func legacyArgs(ctx context.Context, args []driver.NamedValue) ([]driver.Value, error) {
+	dargs, err := namedValueToValue(args)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return dargs, nil
 }
 
 // namedValueToValue is database/sql's conversion for drivers without context

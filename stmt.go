@@ -63,14 +63,9 @@ func stmtExec(ctx context.Context, si driver.Stmt, args []driver.NamedValue) (dr
 	if se, ok := si.(driver.StmtExecContext); ok {
 		return se.ExecContext(ctx, args)
 	}
-	dargs, err := namedValueToValue(args)
+	dargs, err := legacyArgs(ctx, args)
 	if err != nil {
 		return nil, err
-	}
-	select {
-	default:
-	case <-ctx.Done():
-		return nil, ctx.Err()
 	}
 	return si.Exec(dargs) //lint:ignore SA1019 database/sql falls back to it
 }
@@ -81,14 +76,9 @@ func stmtQuery(ctx context.Context, si driver.Stmt, args []driver.NamedValue) (d
 	if sq, ok := si.(driver.StmtQueryContext); ok {
 		return sq.QueryContext(ctx, args)
 	}
-	dargs, err := namedValueToValue(args)
+	dargs, err := legacyArgs(ctx, args)
 	if err != nil {
 		return nil, err
-	}
-	select {
-	default:
-	case <-ctx.Done():
-		return nil, ctx.Err()
 	}
 	return si.Query(dargs) //lint:ignore SA1019 database/sql falls back to it
 }

@@ -73,14 +73,8 @@ func runBenchCommand(ctx context.Context, args []string, stdout, stderr io.Write
 		fmt.Fprint(w, "it works on an empty database; it never touches a table that already exists.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsageShown
-	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	return runBench(ctx, stdout, cfg)
 }

@@ -86,14 +86,8 @@ func runDemoCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprint(w, "The table it creates is dropped at the end.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsageShown
-	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	// A progress bar on a terminal; on anything else (a log, a pipe), one line.
 	cfg.Progress = stderr

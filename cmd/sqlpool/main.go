@@ -112,3 +112,19 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, "\tsqlpool demo -driver mysql -dsn 'user:pass@tcp(localhost:3306)/db'\n")
 	fmt.Fprint(w, "\tsqlpool bench -driver postgres -dsn 'postgres://user@localhost:5432/db?sslmode=disable' -workload tx -goroutines 32\n")
 }
+
+// parseFlags parses a command's flags: flag.ErrHelp for -h, errUsageShown
+// after a bad flag (the flag package printed why), a usageError for
+// arguments left over.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsageShown
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	}
+	return nil
+}
