@@ -68,7 +68,7 @@ func restartUnderLoad(t *testing.T, s *relServer) {
 	ops := l.halt()
 	a := audit(t, s, ops)
 
-	var failed, late int // late: failed, yet not in flight during the outage
+	var failed, late int  // late: failed, yet not in flight during the outage
 	var firstOK time.Time // the first success of an operation begun after the stop
 	for _, op := range ops {
 		if op.err == nil {
