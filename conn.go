@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sqlpool/sqlpool/internal/clock"
 	"github.com/sqlpool/sqlpool/pool"
 )
 
@@ -65,7 +66,7 @@ type conn struct {
 	pc      *pool.Conn[*physConn] // bound physical connection; nil between borrowings
 	part    *partState            // the partition of the borrowing
 	tx      bool                  // a transaction is open on pc
-	boundAt time.Time             // when pc was bound, if the Connector is timed
+	boundAt time.Time             // when pc was bound
 	bad     bool                  // pc returned driver.ErrBadConn
 	failed  bool                  // an operation of the borrowing failed (classify)
 	// canceled: an operation of the borrowing failed because its caller's
@@ -91,19 +92,20 @@ func (h *conn) bind(ctx context.Context) (*physConn, error) {
 	if h.pc != nil {
 		return h.pc.Value(), nil
 	}
-	timed := h.c.timed
-	var t0 time.Time
-	if timed {
-		t0 = time.Now()
-	}
-	pc, ps, err := h.c.acquire(ctx, tagsFrom(ctx))
+	// One clock reading per acquisition: the pool measures from it, and
+	// says when it lent the connection.
+	t0 := clock.Now()
+	pc, ps, err := h.c.acquire(ctx, t0, tagsFrom(ctx))
 	var wait time.Duration
-	if timed {
+	if err == nil {
+		h.boundAt = pc.LentAt()
+		wait = h.boundAt.Sub(t0)
+	} else {
 		wait = time.Since(t0)
 	}
 	if h.c.metrics {
 		if ps != nil {
-			ps.rec.RecordAcquire(wait, result(err))
+			ps.rec.RecordAcquireAt(t0.Add(wait), wait, result(err))
 		} else {
 			h.c.rec.RecordAcquire("", wait, result(err))
 		}
@@ -125,9 +127,6 @@ func (h *conn) bind(ctx context.Context) (*physConn, error) {
 	ps.acquires.Add(1)
 	ps.inUse.Add(1)
 	pc.Value().part.Store(ps)
-	if timed {
-		h.boundAt = t0.Add(wait) // one clock read fewer on the hot path
-	}
 	if h.c.cfg.LeakThreshold > 0 {
 		h.c.trackBorrow(pc.Value(), &ps.name)
 	}
@@ -155,17 +154,18 @@ func (h *conn) release() {
 	h.pc = nil
 	c := h.c
 	v := pc.Value()
-	if c.timed {
-		hold := time.Since(h.boundAt)
-		if c.metrics {
-			h.part.rec.RecordRelease(hold)
-		}
-		if f := c.cfg.Hooks.OnRelease; f != nil {
-			f(ReleaseEvent{Partition: h.part.name, ConnID: v.id, Hold: hold})
-		}
+	now := clock.Now() // the one clock reading of the release
+	hold := now.Sub(h.boundAt)
+	if c.metrics {
+		h.part.rec.RecordRelease(hold)
+	}
+	if f := c.cfg.Hooks.OnRelease; f != nil {
+		f(ReleaseEvent{Partition: h.part.name, ConnID: v.id, Hold: hold})
 	}
 	v.releasePart()
-	v.borrow.since.Store(0)
+	if c.cfg.LeakThreshold > 0 {
+		v.borrow.since.Store(0)
+	}
 	bad, inTx, failed, canceled := h.bad, h.tx, h.failed, h.canceled
 	h.bad, h.tx, h.failed, h.canceled = false, false, false, false
 	if c.reclaim && !v.enterCall() { // reclaimed: the pool has closed it
@@ -189,7 +189,7 @@ func (h *conn) release() {
 	case c.cfg.AfterRelease != nil && !c.cfg.AfterRelease(v.Conn):
 		taken = pc.Destroy(pool.CloseEvicted)
 	default:
-		taken = c.recycle(pc, failed)
+		taken = c.recycle(pc, failed, now)
 	}
 	if !taken { // reclaimed meanwhile
 		v.forgetStmts()

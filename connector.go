@@ -54,7 +54,6 @@ type Connector struct {
 	// statement may have reached the server (lib/pq).
 	badConnAmbiguous bool
 	acquireTimeout   time.Duration     // the pool's, normalised
-	timed            bool              // hooks or metrics need acquisition and hold times
 	metrics          bool              // record to rec
 	rec              *monitor.Recorder // per-partition metrics
 
@@ -131,7 +130,6 @@ func newConnector(base driver.Connector, d driver.Driver, cfg Config) (*Connecto
 	c.badConnAmbiguous = driverPackage(d) == "github.com/lib/pq"
 	c.rec = monitor.NewRecorder(monitor.RecorderConfig{})
 	c.metrics = !cfg.DisableMetrics
-	c.timed = c.metrics || cfg.Hooks.OnAcquire != nil || cfg.Hooks.OnRelease != nil
 	if c.cacheSize == 0 {
 		c.cacheSize = defaultStatementCacheSize
 	}

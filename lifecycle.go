@@ -179,11 +179,11 @@ func driverPackage(d driver.Driver) string {
 // (Fast), after a full session reset (Checked), or is replaced (Replace).
 // failed says the borrowing returned an error. It reports whether the pool
 // took the connection (see pool.Conn.Release).
-func (c *Connector) recycle(pc *pool.Conn[*physConn], failed bool) bool {
+func (c *Connector) recycle(pc *pool.Conn[*physConn], failed bool, now time.Time) bool {
 	s := c.recycleMode
 	if s == RecycleAdaptive {
 		switch near := c.nearEnd; {
-		case pc.Lifetime() > 0 && float64(time.Since(pc.CreatedAt())) >= near*float64(pc.Lifetime()):
+		case pc.Lifetime() > 0 && float64(now.Sub(pc.CreatedAt())) >= near*float64(pc.Lifetime()):
 			return pc.Replace(pool.CloseLifetime)
 		case c.maxUses > 0 && float64(pc.Uses()) >= near*float64(c.maxUses):
 			return pc.Replace(pool.CloseUsage)
@@ -201,12 +201,12 @@ func (c *Connector) recycle(pc *pool.Conn[*physConn], failed bool) bool {
 		if err := c.resetSession(pc.Value()); err != nil {
 			return pc.Destroy(pool.CloseValidation)
 		}
-		pc.SetLabel(0) // the partition's session setup is gone too
-		return pc.Release()
+		pc.SetLabel(0)      // the partition's session setup is gone too
+		return pc.Release() // after the reset: a fresh clock reading
 	case RecycleReplace:
 		return pc.Replace(pool.CloseEvicted)
 	}
-	return pc.Release()
+	return pc.ReleaseAt(now)
 }
 
 // resetSession resets pc's session fully (RecycleChecked), within

@@ -224,28 +224,30 @@ func (pc *physConn) setLabel(ctx context.Context, ps *partState) error {
 	return nil
 }
 
-// acquire borrows a physical connection for an operation tagged t: it routes
+// acquire borrows a physical connection for an operation tagged t, begun at
+// start: it routes
 // t to its partition, waits for a slot of the partition, borrows from the
 // pool and labels the session for the partition. A connection whose session
 // cannot be reset or set up is closed, never reused, and another is tried.
-func (c *Connector) acquire(ctx context.Context, t *tags) (*pool.Conn[*physConn], *partState, error) {
+func (c *Connector) acquire(ctx context.Context, start time.Time, t *tags) (*pool.Conn[*physConn], *partState, error) {
 	ps, err := c.route(t)
 	if err != nil {
 		return nil, nil, err
 	}
-	pc, err := c.acquireFor(ctx, ps, t.priority)
+	pc, err := c.acquireFor(ctx, start, ps, t.priority)
 	return pc, ps, err
 }
 
 // acquireFor borrows a physical connection labeled for ps, holding one of
-// its slots; on error the slot is given back.
-func (c *Connector) acquireFor(ctx context.Context, ps *partState, prio Priority) (*pool.Conn[*physConn], error) {
+// its slots, for an acquisition begun at start; on error the slot is given
+// back.
+func (c *Connector) acquireFor(ctx context.Context, start time.Time, ps *partState, prio Priority) (*pool.Conn[*physConn], error) {
 	if err := ps.enter(ctx, c.acquireTimeout); err != nil {
 		return nil, err
 	}
 	vetoes := 0
 	for attempt := 1; ; attempt++ {
-		pc, err := c.pool.AcquireLabeled(ctx, prio, ps.id)
+		pc, err := c.pool.AcquireAt(ctx, start, prio, ps.id)
 		if err != nil {
 			ps.leave()
 			return nil, acquireError(err)
@@ -319,7 +321,7 @@ func (c *Connector) warm(ctx context.Context) {
 		var held []*pool.Conn[*physConn]
 		for range n {
 			actx, cancel := context.WithTimeout(ctx, c.validationTimeout)
-			pc, err := c.acquireFor(actx, ps, PriorityLow)
+			pc, err := c.acquireFor(actx, time.Now(), ps, PriorityLow)
 			cancel()
 			if err != nil {
 				break // tried again next time

@@ -288,12 +288,18 @@ func (p *PartitionRecorder) lock() *stripe {
 // the wait histogram; a success also counts as borrowed, in the hour of day
 // (local time), until RecordRelease.
 func (p *PartitionRecorder) RecordAcquire(wait time.Duration, res Result) {
+	p.RecordAcquireAt(p.now(), wait, res)
+}
+
+// RecordAcquireAt is RecordAcquire for a caller that has read the clock: at
+// is when the acquisition ended.
+func (p *PartitionRecorder) RecordAcquireAt(at time.Time, wait time.Duration, res Result) {
 	if res >= numResults {
 		res = ResultError
 	}
 	hour := -1
 	if res == ResultSuccess {
-		hour = p.now().Hour()
+		hour = at.Hour()
 	}
 	s := p.lock()
 	s.acquires[res]++

@@ -38,6 +38,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/sqlpool/sqlpool/internal/clock"
 )
 
 // Errors returned by Acquire. The root package re-exports them, so errors.Is
@@ -203,6 +205,11 @@ func (c *Conn[T]) Label() uint64 { return c.label }
 // call it.
 func (c *Conn[T]) SetLabel(label uint64) { c.label = label }
 
+// LentAt returns when the connection was lent to its borrower: the start
+// passed to AcquireAt when it was at hand, or when it came after a wait.
+// Only its borrower may call it.
+func (c *Conn[T]) LentAt() time.Time { return c.lastUsed }
+
 // CreatedAt returns when the connection was dialed.
 func (c *Conn[T]) CreatedAt() time.Time { return c.created }
 
@@ -262,18 +269,27 @@ func (p *Pool[T]) Acquire(ctx context.Context, prio Priority) (*Conn[T], error) 
 // handed over by a releasing borrower goes to the longest waiter whatever its
 // label.
 func (p *Pool[T]) AcquireLabeled(ctx context.Context, prio Priority, label uint64) (*Conn[T], error) {
-	c, err := p.acquire(ctx, prio, label)
+	return p.AcquireAt(ctx, clock.Now(), prio, label)
+}
+
+// AcquireAt is AcquireLabeled for a caller that has read the clock: start
+// is when its acquisition began, and the pool measures the AcquireTimeout
+// and the connection's ages from it, reading the clock again only if it
+// has to wait. The wait is the connection's LentAt minus start. (Like
+// rate.Limiter's AllowN, it spares a hot path a clock reading it already
+// made.)
+func (p *Pool[T]) AcquireAt(ctx context.Context, start time.Time, prio Priority, label uint64) (*Conn[T], error) {
+	c, err := p.acquire(ctx, start, prio, label)
 	if c != nil && p.tracking() {
 		p.list(c)
 	}
 	return c, err
 }
 
-func (p *Pool[T]) acquire(ctx context.Context, prio Priority, label uint64) (*Conn[T], error) {
+func (p *Pool[T]) acquire(ctx context.Context, start time.Time, prio Priority, label uint64) (*Conn[T], error) {
 	if err := ctx.Err(); err != nil {
 		return nil, p.ctxError(err)
 	}
-	start := time.Now()
 	var deadline time.Time
 	if p.cfg.AcquireTimeout > 0 {
 		deadline = start.Add(p.cfg.AcquireTimeout)
@@ -304,7 +320,7 @@ func (p *Pool[T]) acquire(ctx context.Context, prio Priority, label uint64) (*Co
 				return p.dial(ctx, deadline)
 			}
 		}
-		now := time.Now()
+		now := clock.Now()
 		if !queued { // admission, once per Acquire
 			if p.cfg.MaxWaitQueue > 0 && p.queue.len >= p.cfg.MaxWaitQueue {
 				p.stats.queueFull++
@@ -353,7 +369,7 @@ func (p *Pool[T]) acquire(ctx context.Context, prio Priority, label uint64) (*Co
 		case conn != nil:
 			// A connection handed off by its last borrower needs a reset but
 			// no validation; one from the idle stack may need both.
-			if c, err := p.checkout(ctx, conn, validate, time.Now(), deadline); c != nil || err != nil {
+			if c, err := p.checkout(ctx, conn, validate, clock.Now(), deadline); c != nil || err != nil {
 				return c, err
 			}
 		}
@@ -561,7 +577,7 @@ wait:
 	}
 	w.timer.Stop()
 
-	now := time.Now()
+	now := clock.Now()
 	p.mu.Lock()
 	p.stats.waitTime += now.Sub(start)
 	if cause != nil && w.queued {
@@ -786,7 +802,7 @@ func (p *Pool[T]) dial(ctx context.Context, deadline time.Time) (*Conn[T], error
 		if d.err != nil {
 			return nil, d.err
 		}
-		p.lent(d.c, time.Now())
+		p.lent(d.c, clock.Now())
 		return d.c, nil
 	}
 }
@@ -795,7 +811,7 @@ func (p *Pool[T]) dial(ctx context.Context, deadline time.Time) (*Conn[T], error
 // last borrower (counted in use): it returns it, or nil when it was bad
 // (closed) or ctx ended (passed on).
 func (p *Pool[T]) takeHanded(ctx context.Context, c *Conn[T]) *Conn[T] {
-	now := time.Now()
+	now := clock.Now()
 	if p.expired(c, now) {
 		p.closeConn(c, CloseLifetime, keepNone, noOutcome)
 		return nil
@@ -921,7 +937,7 @@ func (p *Pool[T]) create(ctx context.Context) (*Conn[T], error) {
 	p.wakeLocked() // a dial slot is free again
 	lifetime := p.drawLifetimeLocked()
 	p.mu.Unlock()
-	now := time.Now()
+	now := clock.Now()
 	return &Conn[T]{p: p, value: v, created: now, lifetime: lifetime, lastUsed: now}, nil
 }
 
@@ -931,7 +947,7 @@ func (p *Pool[T]) wakeLocked() {
 	if p.queue.len == 0 || p.closed || p.suspended {
 		return
 	}
-	now := time.Now()
+	now := clock.Now()
 	for p.queue.len > 0 {
 		var w *waiter[T]
 		switch {
@@ -1004,12 +1020,15 @@ func (p *Pool[T]) repositionLocked(now time.Time) {
 // pool took the connection back: false when it had been reclaimed
 // (Config.ReclaimBorrowed), and is closed; the borrower should then drop
 // what it keeps of it.
-func (c *Conn[T]) Release() bool {
+func (c *Conn[T]) Release() bool { return c.ReleaseAt(clock.Now()) }
+
+// ReleaseAt is Release for a borrower that has read the clock: now is when
+// the borrowing ended.
+func (c *Conn[T]) ReleaseAt(now time.Time) bool {
 	p := c.p
 	if c.reclaimed.Load() {
 		return false
 	}
-	now := time.Now()
 	c.lastUsed = now
 	o := p.settle(c, false)
 	switch {
@@ -1048,7 +1067,7 @@ func (c *Conn[T]) Destroy(reason CloseReason) bool {
 }
 
 // put hands c, counted in use, to the next waiter or pushes it on the idle stack.
-func (p *Pool[T]) put(c *Conn[T]) { p.putBack(c, time.Now(), noOutcome, false) }
+func (p *Pool[T]) put(c *Conn[T]) { p.putBack(c, clock.Now(), noOutcome, false) }
 
 // putBack is put with the time read by the caller and the outcome of the
 // borrowing that ends. With inPlace, c goes back where its last use puts
@@ -1133,7 +1152,7 @@ func (p *Pool[T]) retire(c *Conn[T], reason CloseReason, keep int, o outcome) (c
 		p.mu.Unlock()
 		return false, false
 	}
-	now := time.Now()
+	now := clock.Now()
 	p.recordLocked(o)
 	if p.tracking() {
 		p.returnedLocked(c, now)
@@ -1213,7 +1232,7 @@ func (p *Pool[T]) Close() {
 // waited CloseTimeout, and closes them (see ReclaimBorrowed).
 func (p *Pool[T]) closeBorrowed() {
 	var borrowed []*Conn[T]
-	now := time.Now()
+	now := clock.Now()
 	p.mu.Lock()
 	p.drained = nil
 	for c := p.borrowed; c != nil; c = p.borrowed {
