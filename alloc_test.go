@@ -2,6 +2,7 @@ package sqlpool
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/sqlpool/sqlpool/drivertest"
@@ -31,5 +32,31 @@ func TestBindAndReleaseOfAnIdleConnectionAllocateNothing(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("bind+release allocates %v times per run, want 0", allocs)
+	}
+}
+
+// BenchmarkBindRelease measures what sqlpool adds to each database/sql
+// borrowing: one bind of an idle connection (route, partition, pool,
+// metrics) and one release, without database/sql or the driver's work.
+//
+//	go test -run '^$' -bench BindRelease -count 6 .
+func BenchmarkBindRelease(b *testing.B) {
+	for _, metrics := range []bool{true, false} {
+		b.Run(fmt.Sprintf("metrics=%v", metrics), func(b *testing.B) {
+			c, err := Wrap(drivertest.New(drivertest.Options{}).Connector("x"), Config{DisableMetrics: !metrics})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			ctx := WithTenant(context.Background(), "acme")
+			h := &conn{c: c}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := h.bind(ctx); err != nil {
+					b.Fatal(err)
+				}
+				h.IsValid()
+			}
+		})
 	}
 }

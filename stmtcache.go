@@ -183,10 +183,12 @@ func (pc *physConn) invalidate(query string) {
 // endBorrowing closes the statements that do not outlive the borrowing and
 // unpins the cached ones.
 func (sc *stmtCache) endBorrowing() {
-	for _, si := range sc.temps {
-		si.Close()
+	if len(sc.temps) > 0 { // an empty map's range and clear cost as much as the rest
+		for _, si := range sc.temps {
+			si.Close()
+		}
+		clear(sc.temps)
 	}
-	clear(sc.temps)
 	for i, si := range sc.retired {
 		si.Close()
 		sc.retired[i] = nil

@@ -88,6 +88,7 @@ type RecorderConfig struct {
 // concurrent use.
 type Recorder struct {
 	now      func() time.Time // a test seam; time.Now
+	hours    hourCache
 	maxParts int
 	stripes  int // stripes per partition
 
@@ -175,6 +176,7 @@ func (r *Recorder) newPartition(name string) *PartitionRecorder {
 	return &PartitionRecorder{
 		name:    name,
 		now:     r.now,
+		hours:   &r.hours,
 		stripes: make([]stripe, r.stripes),
 		samples: newRing(partitionSamples),
 	}
@@ -235,8 +237,9 @@ func (r *Recorder) Reset() {
 // Recorder.Partition; its methods are safe for concurrent use and allocate
 // nothing once the partition is warm.
 type PartitionRecorder struct {
-	name string
-	now  func() time.Time
+	name  string
+	now   func() time.Time
+	hours *hourCache // the Recorder's
 
 	// stripes spread recording over several mutexes, so that concurrent
 	// borrowers of one partition rarely wait for each other. A record goes
@@ -299,7 +302,7 @@ func (p *PartitionRecorder) RecordAcquireAt(at time.Time, wait time.Duration, re
 	}
 	hour := -1
 	if res == ResultSuccess {
-		hour = at.Hour()
+		hour = p.hours.of(at)
 	}
 	s := p.lock()
 	s.acquires[res]++
@@ -474,4 +477,29 @@ func (r *ring) rates(cur point, start time.Time) (acquires, releases float64) {
 		return 0, 0
 	}
 	return float64(cur.successes-base.successes) / dt, float64(cur.releases-base.releases) / dt
+}
+
+// hourCache remembers the local hour of day of a one-hour span: Time.Hour
+// looks the time zone up, and every acquisition of the same hour would
+// repeat that. It is safe for concurrent use.
+type hourCache struct{ span atomic.Pointer[hourSpan] }
+
+// hourSpan is an hour of day and the Unix seconds [start, end) it covers.
+type hourSpan struct {
+	start, end int64
+	hour       int
+}
+
+// of returns t's hour of day in t's location.
+func (c *hourCache) of(t time.Time) int {
+	sec := t.Unix()
+	if s := c.span.Load(); s != nil && s.start <= sec && sec < s.end {
+		return s.hour
+	}
+	// A span ends at the next hour boundary, where a daylight-saving
+	// change happens too.
+	h, m, sc := t.Clock()
+	start := sec - int64(m*60+sc)
+	c.span.Store(&hourSpan{start: start, end: start + 3600, hour: h})
+	return h
 }

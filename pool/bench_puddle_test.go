@@ -84,7 +84,7 @@ func BenchmarkAcquireReleaseVsPuddle(b *testing.B) {
 //
 // measure=memory, with no AcquireTimeout, reports heap-B/waiter: the heap
 // that 10,000 waiting Acquires add to the same 10,000 goroutines parked
-// before calling Acquire (the waiter nodes with their timers and channels),
+// before calling Acquire (the waiter nodes and their channels),
 // after a GC, per waiter. The GC takes long enough with 10,000 goroutines to
 // distort timeouts, hence two rounds.
 //

@@ -135,11 +135,13 @@ type Pool[T any] struct {
 	suspectSince time.Time     // a connection failed: validate idle ones used before this
 	lastConnErr  error
 	stats        counters
-	serves       serveRate // how fast waiters are served, for FailFastBelow
-	detector     detector  // DeadlockThreshold state
-	borrowed     *Conn[T]  // with DeadlockThreshold or MaxBorrowTime: the borrowed connections, newest first
-	jitter       float64   // the last lifetime jitter point, in [0,1)
-	window       outcomes  // the pool's recent borrowings, for adaptive aging
+	serves       serveRate   // how fast waiters are served, for FailFastBelow
+	detector     detector    // DeadlockThreshold state
+	borrowed     *Conn[T]    // with DeadlockThreshold or MaxBorrowTime: the borrowed connections, newest first
+	jitter       float64     // the last lifetime jitter point, in [0,1)
+	window       outcomes    // the pool's recent borrowings, for adaptive aging
+	expiry       *time.Timer // ends waits at AcquireTimeout (see armExpiryLocked); nil until the first wait
+	expiryAt     time.Time   // when expiry fires; zero when it is not armed
 
 	acquires  atomic.Int64  // successful acquisitions
 	warnings  atomic.Int64  // warnings given
@@ -232,11 +234,7 @@ func New[T any](f Factory[T], cfg Config) (*Pool[T], error) {
 	}
 	p.warner, _ = f.(Warner[T])
 	p.poolScale.Store(math.Float64bits(1))
-	p.waiters.New = func() any {
-		t := time.NewTimer(time.Hour)
-		t.Stop()
-		return &waiter[T]{ready: make(chan struct{}, 1), timer: t}
-	}
+	p.waiters.New = func() any { return &waiter[T]{ready: make(chan struct{}, 1)} }
 	if cfg.ConnectRate > 0 {
 		p.limiter = rate.NewLimiter(rate.Limit(cfg.ConnectRate), cfg.MaxConcurrentConnects)
 	}
@@ -335,6 +333,7 @@ func (p *Pool[T]) acquire(ctx context.Context, start time.Time, prio Priority, l
 		}
 		w := p.waiters.Get().(*waiter[T])
 		w.prio = prio.index()
+		w.deadline = deadline
 		w.stack = nil
 		if p.queue.len == 0 {
 			p.serves.begin(now)
@@ -349,6 +348,7 @@ func (p *Pool[T]) acquire(ctx context.Context, start time.Time, prio Priority, l
 			p.queue.push(w)
 		}
 		queued = true
+		p.armExpiryLocked(deadline, now)
 		if p.cfg.OnQueuePosition != nil {
 			if w.moved == nil {
 				w.moved = make(chan struct{}, 1)
@@ -360,7 +360,7 @@ func (p *Pool[T]) acquire(ctx context.Context, start time.Time, prio Priority, l
 			p.publishStack(w)
 		}
 
-		conn, validate, dial, err := p.wait(ctx, w, deadline, now)
+		conn, validate, dial, err := p.wait(ctx, w, now)
 		switch {
 		case err != nil:
 			return nil, err
@@ -544,27 +544,22 @@ type validation struct {
 	err       error // Validate's, set with finished
 }
 
-// wait blocks until w, queued at start, is served or gives up. It returns a
-// handed-off connection (and whether it must be validated), or dial set when
-// a dial slot was reserved for the caller, or an error. With OnQueuePosition
-// set, it calls it, on this goroutine, each time w's position changes.
-func (p *Pool[T]) wait(ctx context.Context, w *waiter[T], deadline, start time.Time) (conn *Conn[T], validate, dial bool, err error) {
-	var timeout <-chan time.Time
-	if !deadline.IsZero() {
-		w.timer.Reset(time.Until(deadline))
-		timeout = w.timer.C
-	}
-	var cause error // why the wait ended early: ctx.Err() or errTimedOut
+// wait blocks until w, queued at start, is served, expires (see expire) or
+// gives up. It returns a handed-off connection (and whether it must be
+// validated), or dial set when a dial slot was reserved for the caller, or an
+// error. With OnQueuePosition set, it calls it, on this goroutine, each time
+// w's position changes.
+func (p *Pool[T]) wait(ctx context.Context, w *waiter[T], start time.Time) (conn *Conn[T], validate, dial bool, err error) {
+	received := false // the ready signal
+	var cause error   // why the wait ended early: ctx.Err() or errTimedOut
 wait:
 	for {
 		select {
 		case <-w.ready:
+			received = true
 			break wait
 		case <-ctx.Done():
 			cause = ctx.Err()
-			break wait
-		case <-timeout:
-			cause = errTimedOut
 			break wait
 		case <-w.moved: // nil unless OnQueuePosition is set
 			p.mu.Lock()
@@ -575,12 +570,11 @@ wait:
 			}
 		}
 	}
-	w.timer.Stop()
 
 	now := clock.Now()
 	p.mu.Lock()
 	p.stats.waitTime += now.Sub(start)
-	if cause != nil && w.queued {
+	if !received && w.queued {
 		p.dequeueLocked(w, now)
 		if p.cfg.OnQueuePosition != nil {
 			p.repositionLocked(now)
@@ -590,14 +584,17 @@ wait:
 		p.recycle(w)
 		return nil, false, false, err
 	}
+	if cause == nil && w.expired {
+		cause = errTimedOut
+	}
 	if cause != nil {
 		err = p.giveUpErrorLocked(cause)
 	}
 	p.mu.Unlock()
 
-	if cause != nil {
-		// Served in the same instant as giving up. Serving sends on ready
-		// under mu, so the signal is there.
+	if !received {
+		// Served, or expired, in the same instant as giving up. Both send
+		// on ready under mu, so the signal is there.
 		<-w.ready
 	}
 	conn, validate, dial, closedErr := w.conn, w.validate, w.dial, w.err
@@ -619,9 +616,61 @@ wait:
 	return nil, false, false, err
 }
 
+// armExpiryLocked makes sure the expiry timer fires by deadline (zero: no
+// AcquireTimeout). One timer serves every waiter: arming it per waiter cost
+// more than the rest of a short wait. It fires at the earliest deadline
+// known when it was armed; by then that waiter has usually been served, and
+// expire arms it again for the earliest one left, so in steady state it
+// fires about once per AcquireTimeout.
+func (p *Pool[T]) armExpiryLocked(deadline, now time.Time) {
+	if deadline.IsZero() || !p.expiryAt.IsZero() && !deadline.Before(p.expiryAt) {
+		return
+	}
+	p.expiryAt = deadline
+	if p.expiry == nil {
+		p.expiry = time.AfterFunc(deadline.Sub(now), p.expire)
+		return
+	}
+	p.expiry.Reset(deadline.Sub(now))
+}
+
+// expire ends the waits past their AcquireTimeout (their waiters find
+// expired set), and arms the expiry timer for the earliest deadline left.
+func (p *Pool[T]) expire() {
+	now := clock.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.expiryAt = time.Time{}
+	if p.closed {
+		return
+	}
+	var next time.Time
+	expired := false
+	for _, w := range p.queue.head {
+		for w != nil {
+			after := w.next
+			switch {
+			case w.deadline.IsZero():
+			case !w.deadline.After(now):
+				p.dequeueLocked(w, now)
+				w.expired = true
+				w.ready <- struct{}{}
+				expired = true
+			case next.IsZero() || w.deadline.Before(next):
+				next = w.deadline
+			}
+			w = after
+		}
+	}
+	if expired && p.cfg.OnQueuePosition != nil {
+		p.repositionLocked(now)
+	}
+	p.armExpiryLocked(next, now)
+}
+
 // recycle clears w, out of the queue, and returns it to Pool.waiters.
 func (p *Pool[T]) recycle(w *waiter[T]) {
-	w.conn, w.validate, w.dial, w.err = nil, false, false, nil
+	w.conn, w.validate, w.dial, w.err, w.expired = nil, false, false, nil, false
 	w.pos, w.stack = 0, nil
 	select {
 	case <-w.moved: // a position change nobody will read
@@ -1197,6 +1246,9 @@ func (p *Pool[T]) Close() {
 		return
 	}
 	p.closed = true
+	if p.expiry != nil {
+		p.expiry.Stop()
+	}
 	idle := p.idle
 	p.idle = nil
 	p.total -= len(idle)

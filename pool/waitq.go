@@ -45,18 +45,18 @@ func (p Priority) String() string {
 // through Pool.waiters, so waiting allocates nothing in steady state.
 //
 // Serving a waiter (under Pool.mu) removes it from the queue, sets exactly one
-// of conn, dial or err, then sends on ready; the waiter reads those fields only
+// of conn, dial, err or expired, then sends on ready; the waiter reads those fields only
 // after receiving, so the channel orders the accesses.
 type waiter[T any] struct {
 	ready chan struct{} // buffered 1: the serve signal
 	moved chan struct{} // buffered 1: pos changed; made on first use by OnQueuePosition
-	timer *time.Timer   // AcquireTimeout, reused
 
 	// stackBuf is where the waiting goroutine captures its stack when the
 	// deadlock detector is on; owned by that goroutine, reused.
 	stackBuf []byte
 
 	prio       int        // queue index of the priority asked for; set before push
+	deadline   time.Time  // AcquireTimeout's, zero if none; set before push
 	since      time.Time  // guarded by Pool.mu: when it joined the queue; with FairQueue, when its Acquire began
 	next, prev *waiter[T] // guarded by Pool.mu
 	queued     bool       // guarded by Pool.mu: in the queue, not yet served
@@ -67,6 +67,7 @@ type waiter[T any] struct {
 	validate bool     // conn comes from the idle stack and needs validation
 	dial     bool     // a dial slot reserved for this waiter
 	err      error    // the pool closed
+	expired  bool     // the deadline passed (Pool.expire)
 }
 
 // waitQueue holds one FIFO list per priority, each ordered by waiter.since,
