@@ -119,9 +119,8 @@ func (p *Pool[T]) list(c *Conn[T]) {
 	if p.cfg.DeadlockThreshold > 0 {
 		c.stack = captureStack(c.stack)
 	}
-	now := time.Now()
 	p.mu.Lock()
-	c.borrowedAt, c.borrowWarned, c.overdue = now, false, false
+	c.borrowedAt, c.borrowWarned, c.overdue = c.lastUsed, false, false // lent just now
 	c.bprev, c.bnext = nil, p.borrowed
 	if p.borrowed != nil {
 		p.borrowed.bprev = c

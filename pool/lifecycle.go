@@ -173,10 +173,15 @@ func (p *Pool[T]) recordLocked(o outcome) {
 // 0 means none. The caller owns c (its borrower, or maintenance under mu
 // while it is idle).
 func (p *Pool[T]) lifetimeOf(c *Conn[T]) time.Duration {
-	l := c.lifetime
-	if l <= 0 || p.cfg.ErrorThreshold <= 0 {
-		return l
+	if c.lifetime <= 0 || p.cfg.ErrorThreshold <= 0 {
+		return c.lifetime // inlined: the hot path's case
 	}
+	return p.adaptedLifetime(c)
+}
+
+// adaptedLifetime is lifetimeOf with adaptive aging on.
+func (p *Pool[T]) adaptedLifetime(c *Conn[T]) time.Duration {
+	l := c.lifetime
 	s := math.Float64frombits(p.poolScale.Load())
 	if r := c.window.rate(max(p.cfg.ErrorWindow/4, 1)); r >= 0 {
 		s = min(s, p.scale(r))
@@ -276,13 +281,12 @@ const (
 // marks it given. The caller owns c.
 func (p *Pool[T]) softWarning(c *Conn[T], now time.Time) (Warning, bool) {
 	f := p.cfg.WarnFraction
-	age := now.Sub(c.created)
 	if c.warned&warnedUses == 0 && p.cfg.MaxUses > 0 && float64(c.uses) >= f*float64(p.cfg.MaxUses) {
 		c.warned |= warnedUses
-		return Warning{Limit: LimitUses, Age: age, Lifetime: p.lifetimeOf(c), Uses: c.uses, MaxUses: p.cfg.MaxUses}, true
+		return Warning{Limit: LimitUses, Age: now.Sub(c.created), Lifetime: p.lifetimeOf(c), Uses: c.uses, MaxUses: p.cfg.MaxUses}, true
 	}
 	if c.warned&warnedLifetime == 0 && c.lifetime > 0 {
-		if l := p.lifetimeOf(c); float64(age) >= f*float64(l) {
+		if l, age := p.lifetimeOf(c), now.Sub(c.created); float64(age) >= f*float64(l) {
 			c.warned |= warnedLifetime
 			return Warning{Limit: LimitLifetime, Age: age, Lifetime: l, Uses: c.uses, MaxUses: p.cfg.MaxUses}, true
 		}

@@ -144,6 +144,7 @@ type Pool[T any] struct {
 	expiryAt     time.Time   // when expiry fires; zero when it is not armed
 
 	acquires  atomic.Int64  // successful acquisitions
+	waitTime  atomic.Int64  // nanoseconds waited in the queue, by every Acquire
 	warnings  atomic.Int64  // warnings given
 	poolScale atomic.Uint64 // float64 bits: the pool's adaptive lifetime scale, 1 when healthy
 }
@@ -151,7 +152,6 @@ type Pool[T any] struct {
 // counters are the cumulative statistics; guarded by Pool.mu.
 type counters struct {
 	waits, timeouts, queueFull, canceled int64
-	waitTime                             time.Duration
 	created, connectErrors               int64
 	closed                               [numCloseReasons]int64
 	boosts, wouldTimeout, deadlocks      int64
@@ -288,10 +288,6 @@ func (p *Pool[T]) acquire(ctx context.Context, start time.Time, prio Priority, l
 	if err := ctx.Err(); err != nil {
 		return nil, p.ctxError(err)
 	}
-	var deadline time.Time
-	if p.cfg.AcquireTimeout > 0 {
-		deadline = start.Add(p.cfg.AcquireTimeout)
-	}
 	queued := false // whether the caller has queued before (admitted)
 	for {
 		p.mu.Lock()
@@ -307,7 +303,7 @@ func (p *Pool[T]) acquire(ctx context.Context, start time.Time, prio Priority, l
 		if !p.suspended && p.mayTakeLocked(prio) {
 			if c, validate := p.popIdleLocked(start, label); c != nil {
 				p.mu.Unlock()
-				if c, err := p.checkout(ctx, c, validate, start, deadline); c != nil || err != nil {
+				if c, err := p.checkout(ctx, c, validate, start, start); c != nil || err != nil {
 					return c, err
 				}
 				continue
@@ -315,10 +311,11 @@ func (p *Pool[T]) acquire(ctx context.Context, start time.Time, prio Priority, l
 			if p.canDialLocked() {
 				p.reserveDialLocked()
 				p.mu.Unlock()
-				return p.dial(ctx, deadline)
+				return p.dial(ctx, p.deadline(start))
 			}
 		}
 		now := clock.Now()
+		deadline := p.deadline(start)
 		if !queued { // admission, once per Acquire
 			if p.cfg.MaxWaitQueue > 0 && p.queue.len >= p.cfg.MaxWaitQueue {
 				p.stats.queueFull++
@@ -360,7 +357,7 @@ func (p *Pool[T]) acquire(ctx context.Context, start time.Time, prio Priority, l
 			p.publishStack(w)
 		}
 
-		conn, validate, dial, err := p.wait(ctx, w, now)
+		conn, validate, dial, served, err := p.wait(ctx, w, now)
 		switch {
 		case err != nil:
 			return nil, err
@@ -369,7 +366,7 @@ func (p *Pool[T]) acquire(ctx context.Context, start time.Time, prio Priority, l
 		case conn != nil:
 			// A connection handed off by its last borrower needs a reset but
 			// no validation; one from the idle stack may need both.
-			if c, err := p.checkout(ctx, conn, validate, clock.Now(), deadline); c != nil || err != nil {
+			if c, err := p.checkout(ctx, conn, validate, served, start); c != nil || err != nil {
 				return c, err
 			}
 		}
@@ -404,7 +401,9 @@ func (p *Pool[T]) popIdleLocked(now time.Time, label uint64) (c *Conn[T], valida
 		}
 	}
 	c = p.idle[i]
-	copy(p.idle[i:], p.idle[i+1:])
+	if i < n-1 {
+		copy(p.idle[i:], p.idle[i+1:])
+	}
 	p.idle[n-1] = nil
 	p.idle = p.idle[:n-1]
 	p.inUse++
@@ -430,8 +429,9 @@ func (p *Pool[T]) reserveDialLocked() {
 // checkout readies a connection popped for a borrower (counted in use). It
 // returns the connection, or an error for the caller, or neither when the
 // connection was bad and the caller should try again. With FairQueue, the
-// caller keeps the bad connection's slot and dials its replacement.
-func (p *Pool[T]) checkout(ctx context.Context, c *Conn[T], validate bool, now, deadline time.Time) (*Conn[T], error) {
+// caller keeps the bad connection's slot and dials its replacement. now is
+// the time, start when the acquisition began.
+func (p *Pool[T]) checkout(ctx context.Context, c *Conn[T], validate bool, now, start time.Time) (*Conn[T], error) {
 	keep := keepNone
 	if p.cfg.FairQueue {
 		keep = keepSlot
@@ -447,7 +447,7 @@ func (p *Pool[T]) checkout(ctx context.Context, c *Conn[T], validate bool, now, 
 				p.put(c) // closes it
 				return nil, ErrClosed
 			case abandoned && dial:
-				return p.dial(ctx, deadline)
+				return p.dial(ctx, p.deadline(start))
 			case abandoned && ctx.Err() != nil:
 				return nil, p.ctxError(ctx.Err())
 			case abandoned:
@@ -468,9 +468,18 @@ func (p *Pool[T]) checkout(ctx context.Context, c *Conn[T], validate bool, now, 
 		reason = CloseValidation
 	}
 	if _, dial := p.closeConn(c, reason, keep, noOutcome); dial {
-		return p.dial(ctx, deadline)
+		return p.dial(ctx, p.deadline(start))
 	}
 	return nil, nil
+}
+
+// deadline returns the AcquireTimeout deadline of an acquisition begun at
+// start, or zero when there is none.
+func (p *Pool[T]) deadline(start time.Time) time.Time {
+	if p.cfg.AcquireTimeout <= 0 {
+		return time.Time{}
+	}
+	return start.Add(p.cfg.AcquireTimeout)
 }
 
 // errClosing is check's error when the pool closed before it could start.
@@ -549,7 +558,7 @@ type validation struct {
 // validated), or dial set when a dial slot was reserved for the caller, or an
 // error. With OnQueuePosition set, it calls it, on this goroutine, each time
 // w's position changes.
-func (p *Pool[T]) wait(ctx context.Context, w *waiter[T], start time.Time) (conn *Conn[T], validate, dial bool, err error) {
+func (p *Pool[T]) wait(ctx context.Context, w *waiter[T], start time.Time) (conn *Conn[T], validate, dial bool, now time.Time, err error) {
 	received := false // the ready signal
 	var cause error   // why the wait ended early: ctx.Err() or errTimedOut
 wait:
@@ -571,9 +580,16 @@ wait:
 		}
 	}
 
-	now := clock.Now()
+	now = clock.Now()
+	p.waitTime.Add(int64(now.Sub(start)))
+	if received && !w.expired && w.err == nil {
+		// Served: what the server set before the signal is ours to read,
+		// without the lock.
+		conn, validate, dial = w.conn, w.validate, w.dial
+		p.recycle(w)
+		return conn, validate, dial, now, nil
+	}
 	p.mu.Lock()
-	p.stats.waitTime += now.Sub(start)
 	if !received && w.queued {
 		p.dequeueLocked(w, now)
 		if p.cfg.OnQueuePosition != nil {
@@ -582,7 +598,7 @@ wait:
 		err := p.giveUpErrorLocked(cause)
 		p.mu.Unlock()
 		p.recycle(w)
-		return nil, false, false, err
+		return nil, false, false, now, err
 	}
 	if cause == nil && w.expired {
 		cause = errTimedOut
@@ -601,9 +617,9 @@ wait:
 	p.recycle(w)
 	switch {
 	case closedErr != nil:
-		return nil, false, false, closedErr
+		return nil, false, false, now, closedErr
 	case err == nil:
-		return conn, validate, dial, nil
+		return conn, validate, dial, now, nil
 	case conn != nil: // pass it on: nothing is lost
 		p.put(conn)
 	case dial:
@@ -613,7 +629,7 @@ wait:
 		p.wakeLocked()
 		p.mu.Unlock()
 	}
-	return nil, false, false, err
+	return nil, false, false, now, err
 }
 
 // armExpiryLocked makes sure the expiry timer fires by deadline (zero: no
@@ -1341,7 +1357,7 @@ func (p *Pool[T]) Stats() Stats {
 		Suspended: p.suspended,
 		MaxSize:   p.cfg.MaxSize, Size: p.total, Idle: len(p.idle), InUse: p.inUse,
 		Dialing: p.dialing, Waiting: p.queue.len,
-		Acquires: p.acquires.Load(), Waits: p.stats.waits, WaitTime: p.stats.waitTime,
+		Acquires: p.acquires.Load(), Waits: p.stats.waits, WaitTime: time.Duration(p.waitTime.Load()),
 		Timeouts: p.stats.timeouts, Canceled: p.stats.canceled, QueueFull: p.stats.queueFull,
 		WouldTimeout: p.stats.wouldTimeout, Boosts: p.stats.boosts, Deadlocks: p.stats.deadlocks,
 		Created: p.stats.created, ConnectErrors: p.stats.connectErrors,
