@@ -160,6 +160,13 @@ func relOpen(t *testing.T, kind string) *relServer {
 	return s
 }
 
+// eachServer runs f in a subtest against each of relServerKinds.
+func eachServer(t *testing.T, f func(*testing.T, *relServer)) {
+	for _, kind := range relServerKinds {
+		t.Run(kind, func(t *testing.T) { f(t, relOpen(t, kind)) })
+	}
+}
+
 func relExec(t *testing.T, db *sql.DB, query string, args ...any) {
 	t.Helper()
 	if _, err := db.Exec(query, args...); err != nil {
@@ -729,13 +736,7 @@ func cutTheNetwork(t *testing.T, s *relServer, fault string) {
 // (pg_terminate_backend, KILL) under a load of more goroutines than
 // connections: at most the operations running on the killed connections
 // fail, the pool replaces them, and no write is lost or doubled.
-func TestKilledConnections(t *testing.T) {
-	for _, kind := range relServerKinds {
-		t.Run(kind, func(t *testing.T) {
-			killHalfThePool(t, relOpen(t, kind))
-		})
-	}
-}
+func TestKilledConnections(t *testing.T) { eachServer(t, killHalfThePool) }
 
 func killHalfThePool(t *testing.T, s *relServer) {
 	const (
@@ -1268,45 +1269,42 @@ func TestCloseClosesBorrowedConnectionsAfterATimeout(t *testing.T) {
 // connections idle, borrowed by an *sql.Conn and inside a transaction: once
 // they are released, the server shows none of them, and operations fail.
 func TestCloseLeavesNoServerConnection(t *testing.T) {
-	for _, kind := range relServerKinds {
-		t.Run(kind, func(t *testing.T) {
-			s := relOpen(t, kind)
-			db, c := s.pool(t, s.addr, sqlpool.Config{MaxSize: 6, MinSize: 2})
-			l := newLoad(db, s, 2*time.Second)
-			l.start(6)
-			l.waitSuccesses(t, time.Time{}, 50)
-			l.halt()
-			ctx := context.Background()
-			conn, err := db.Conn(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := conn.PingContext(ctx); err != nil {
-				t.Fatal(err)
-			}
-			tx, err := db.BeginTx(ctx, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := tx.ExecContext(ctx, s.insertSQL, -1, 0); err != nil {
-				t.Fatal(err)
-			}
-			open := len(s.backends(t))
-			if err := db.Close(); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := db.ExecContext(ctx, s.readSQL, 1); err == nil {
-				t.Error("an operation succeeded after Close")
-			}
-			conn.Close()
-			tx.Rollback()
-			s.waitNoBackends(t)
-			if st := c.Stats(); st.Size != 0 {
-				t.Errorf("the pool counts %d connections after Close", st.Size)
-			}
-			t.Logf("%s: %d server connections before Close, 0 after", s.kind, open)
-		})
-	}
+	eachServer(t, func(t *testing.T, s *relServer) {
+		db, c := s.pool(t, s.addr, sqlpool.Config{MaxSize: 6, MinSize: 2})
+		l := newLoad(db, s, 2*time.Second)
+		l.start(6)
+		l.waitSuccesses(t, time.Time{}, 50)
+		l.halt()
+		ctx := context.Background()
+		conn, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := conn.PingContext(ctx); err != nil {
+			t.Fatal(err)
+		}
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.ExecContext(ctx, s.insertSQL, -1, 0); err != nil {
+			t.Fatal(err)
+		}
+		open := len(s.backends(t))
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ExecContext(ctx, s.readSQL, 1); err == nil {
+			t.Error("an operation succeeded after Close")
+		}
+		conn.Close()
+		tx.Rollback()
+		s.waitNoBackends(t)
+		if st := c.Stats(); st.Size != 0 {
+			t.Errorf("the pool counts %d connections after Close", st.Size)
+		}
+		t.Logf("%s: %d server connections before Close, 0 after", s.kind, open)
+	})
 }
 
 // ---- bad input ----

@@ -25,11 +25,7 @@ func TestServerRestart(t *testing.T) {
 	if os.Getenv("SQLPOOL_RESTART_TESTS") != "1" {
 		t.Skip("restarts the shared database servers: run alone with SQLPOOL_RESTART_TESTS=1 (.ci/run does)")
 	}
-	for _, kind := range relServerKinds {
-		t.Run(kind, func(t *testing.T) {
-			restartUnderLoad(t, relOpen(t, kind))
-		})
-	}
+	eachServer(t, restartUnderLoad)
 }
 
 func restartUnderLoad(t *testing.T, s *relServer) {

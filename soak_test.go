@@ -29,9 +29,7 @@ func TestSoak(t *testing.T) {
 		t.Skip("soak test: set SQLPOOL_SOAK=1 to run it (SQLPOOL_SOAK_DURATION sets its length, default 3m per server)")
 	}
 	run := soakDuration(t, 0, 3*time.Minute)
-	for _, kind := range relServerKinds {
-		t.Run(kind, func(t *testing.T) { soak(t, relOpen(t, kind), run) })
-	}
+	eachServer(t, func(t *testing.T, s *relServer) { soak(t, s, run) })
 }
 
 func soak(t *testing.T, s *relServer, run time.Duration) {
