@@ -64,8 +64,8 @@ func restartUnderLoad(t *testing.T, s *relServer) {
 	ops := l.halt()
 	a := audit(t, s, ops)
 
-	var failed, late int  // late: failed, yet not in flight during the outage
-	var firstOK time.Time // the first success of an operation begun after the stop
+	var failed, outside int // outside: failed, yet not in flight during the outage
+	var firstOK time.Time   // the first success of an operation begun after the stop
 	for _, op := range ops {
 		if op.err == nil {
 			if op.start.After(stopped) && (firstOK.IsZero() || op.end.Before(firstOK)) {
@@ -75,19 +75,19 @@ func restartUnderLoad(t *testing.T, s *relServer) {
 		}
 		failed++
 		if op.start.After(up) || op.end.Before(down) {
-			late++ // not in flight during the outage
+			outside++
 		}
 	}
 	st := c.Stats()
-	t.Logf("%s restart: stop took %v, server answering %v after it stopped; %d ops, %d failed (%d in flight during the outage, %d begun after it); "+
+	t.Logf("%s restart: stop took %v, server answering %v after it stopped; %d ops, %d in flight during the outage; %d failed, %d of them outside it; "+
 		"first success %v after the server answered (the probe polls every 10 ms); recovery %v after it; writes: %d succeeded, %d failed (%d ambiguous), lost %d, doubled %d; pool: created %d, closed %v\n%s",
-		s.kind, stopped.Sub(down).Round(time.Millisecond), up.Sub(stopped).Round(time.Millisecond), len(ops), failed, inFlight(ops, down, up), late,
+		s.kind, stopped.Sub(down).Round(time.Millisecond), up.Sub(stopped).Round(time.Millisecond), len(ops), inFlight(ops, down, up), failed, outside,
 		firstOK.Sub(up).Round(time.Millisecond), recovery.Round(time.Millisecond), a.succeeded, a.failed, a.ambiguous, len(a.lost), len(a.doubled), st.Created, st.Closed, errorSummary(ops))
 	if recovery > 2*time.Second {
 		t.Errorf("recovery took %v after the server answered again, want at most 2s", recovery)
 	}
-	if late > 0 {
-		t.Errorf("%d operations failed that were not in flight while the server was down, want none", late)
+	if outside > 0 {
+		t.Errorf("%d operations failed that were not in flight while the server was down, want none", outside)
 	}
 	a.check(t, s, ops)
 }
