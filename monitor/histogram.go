@@ -41,6 +41,7 @@ const numBuckets = len(bucketBounds)
 // sum and max, and exact counts per bucket. Its owner guards it.
 type latency struct {
 	h       *histogram // created on first record
+	zeros   int64      // values under 1 µs, not yet in h: an acquisition with a connection at hand waits 0
 	count   int64
 	sum     time.Duration
 	max     time.Duration
@@ -49,13 +50,18 @@ type latency struct {
 
 func (l *latency) record(d time.Duration) {
 	d = max(d, 0)
+	l.count++
+	l.sum += d
+	l.max = max(l.max, d)
+	if d < time.Microsecond { // the common case, counted apart: h would record 0
+		l.zeros++
+		l.buckets[0]++
+		return
+	}
 	if l.h == nil {
 		l.h = newHistogram()
 	}
 	l.h.RecordValue(min(int64(d/time.Microsecond), histHighest)) // in range: no error
-	l.count++
-	l.sum += d
-	l.max = max(l.max, d)
 	for i, b := range bucketBounds {
 		if d <= b {
 			l.buckets[i]++
@@ -68,7 +74,7 @@ func (l *latency) reset() {
 	if l.h != nil {
 		l.h.Reset()
 	}
-	l.count, l.sum, l.max = 0, 0, 0
+	l.zeros, l.count, l.sum, l.max = 0, 0, 0, 0
 	l.buckets = [numBuckets]int64{}
 }
 
@@ -83,8 +89,11 @@ type latencySum struct {
 
 // add adds l, whose owner's lock the caller holds.
 func (a *latencySum) add(l *latency) {
-	if l.h != nil && l.count > 0 {
+	if l.h != nil && l.count > l.zeros {
 		a.h.Merge(l.h)
+	}
+	if l.zeros > 0 {
+		a.h.RecordValues(0, l.zeros)
 	}
 	a.count += l.count
 	a.sum += l.sum

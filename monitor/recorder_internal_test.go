@@ -33,3 +33,28 @@ func TestHourCacheAgreesWithTimeHour(t *testing.T) {
 		}
 	}
 }
+
+// TestZeroValuesCountInThePercentiles checks that values under 1 µs, kept
+// apart from the HDR histogram, still count in its percentiles and buckets.
+func TestZeroValuesCountInThePercentiles(t *testing.T) {
+	var l latency
+	for range 90 {
+		l.record(0)
+	}
+	for range 10 {
+		l.record(5 * time.Millisecond)
+	}
+	a := latencySum{h: newHistogram()}
+	a.add(&l)
+	got := a.summary()
+	if got.Count != 100 || got.P50 != 0 || got.P95 < Duration(4900*time.Microsecond) || got.Buckets[0].Count != 90 {
+		t.Errorf("count %d, p50 %v, p95 %v, first bucket %d; want 100, 0, 5ms, 90", got.Count, got.P50, got.P95, got.Buckets[0].Count)
+	}
+	only := latency{}
+	only.record(300 * time.Nanosecond)
+	b := latencySum{h: newHistogram()}
+	b.add(&only)
+	if s := b.summary(); s.Count != 1 || s.P99 != 0 {
+		t.Errorf("a sub-µs value alone: count %d, p99 %v; want 1, 0", s.Count, s.P99)
+	}
+}
