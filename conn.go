@@ -96,16 +96,17 @@ func (h *conn) bind(ctx context.Context) (*physConn, error) {
 	// says when it lent the connection.
 	t0 := clock.Now()
 	pc, ps, err := h.c.acquire(ctx, t0, tagsFrom(ctx))
-	var wait time.Duration
+	var end time.Time // of the acquisition
 	if err == nil {
-		h.boundAt = pc.LentAt()
-		wait = h.boundAt.Sub(t0)
+		end = pc.LentAt()
+		h.boundAt = end
 	} else {
-		wait = time.Since(t0)
+		end = clock.Now()
 	}
+	wait := end.Sub(t0)
 	if h.c.metrics {
 		if ps != nil {
-			ps.rec.RecordAcquireAt(t0.Add(wait), wait, result(err))
+			ps.rec.RecordAcquireAt(end, wait, result(err))
 		} else {
 			h.c.rec.RecordAcquire("", wait, result(err))
 		}

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/sqlpool/sqlpool/internal/clock"
 	"github.com/sqlpool/sqlpool/monitor"
 	"github.com/sqlpool/sqlpool/partition"
 	"github.com/sqlpool/sqlpool/pool"
@@ -119,19 +120,20 @@ func (c *Connector) route(t *tags) (*partState, error) {
 }
 
 // enter takes one of the partition's connection slots, waiting in FIFO order
-// when the partition is at its MaxSize, within its MaxWaitQueue.
-func (ps *partState) enter(ctx context.Context, timeout time.Duration) error {
+// when the partition is at its MaxSize, within its MaxWaitQueue. It reports
+// whether it waited.
+func (ps *partState) enter(ctx context.Context, timeout time.Duration) (waited bool, err error) {
 	if ps.sem == nil {
-		return nil
+		return false, nil
 	}
 	select {
 	case ps.sem <- struct{}{}:
-		return nil
+		return false, nil
 	default:
 	}
 	if n := ps.waiting.Add(1); ps.cfg.MaxWaitQueue > 0 && n > int64(ps.cfg.MaxWaitQueue) {
 		ps.waiting.Add(-1)
-		return fmt.Errorf("%w (partition %q)", ErrQueueFull, ps.name)
+		return false, fmt.Errorf("%w (partition %q)", ErrQueueFull, ps.name)
 	}
 	defer ps.waiting.Add(-1)
 	var expired <-chan time.Time
@@ -142,14 +144,14 @@ func (ps *partState) enter(ctx context.Context, timeout time.Duration) error {
 	}
 	select {
 	case ps.sem <- struct{}{}:
-		return nil
+		return true, nil
 	case <-ctx.Done():
 		if ctx.Err() == context.DeadlineExceeded {
-			return &partitionTimeout{ps.name, true}
+			return true, &partitionTimeout{ps.name, true}
 		}
-		return ctx.Err()
+		return true, ctx.Err()
 	case <-expired:
-		return &partitionTimeout{ps.name, false}
+		return true, &partitionTimeout{ps.name, false}
 	}
 }
 
@@ -225,10 +227,10 @@ func (pc *physConn) setLabel(ctx context.Context, ps *partState) error {
 }
 
 // acquire borrows a physical connection for an operation tagged t, begun at
-// start: it routes
-// t to its partition, waits for a slot of the partition, borrows from the
-// pool and labels the session for the partition. A connection whose session
-// cannot be reset or set up is closed, never reused, and another is tried.
+// start: it routes t to its partition, waits for a slot of the partition,
+// borrows from the pool and labels the session for the partition. A
+// connection whose session cannot be reset or set up is closed, never
+// reused, and another is tried.
 func (c *Connector) acquire(ctx context.Context, start time.Time, t *tags) (*pool.Conn[*physConn], *partState, error) {
 	ps, err := c.route(t)
 	if err != nil {
@@ -242,11 +244,16 @@ func (c *Connector) acquire(ctx context.Context, start time.Time, t *tags) (*poo
 // its slots, for an acquisition begun at start; on error the slot is given
 // back.
 func (c *Connector) acquireFor(ctx context.Context, start time.Time, ps *partState, prio Priority) (*pool.Conn[*physConn], error) {
-	if err := ps.enter(ctx, c.acquireTimeout); err != nil {
+	stale, err := ps.enter(ctx, c.acquireTimeout) // after a wait, start is out of date for the pool
+	if err != nil {
 		return nil, err
 	}
 	vetoes := 0
 	for attempt := 1; ; attempt++ {
+		if stale {
+			start = clock.Now()
+		}
+		stale = true // another attempt comes later
 		pc, err := c.pool.AcquireAt(ctx, start, prio, ps.id)
 		if err != nil {
 			ps.leave()
@@ -321,7 +328,7 @@ func (c *Connector) warm(ctx context.Context) {
 		var held []*pool.Conn[*physConn]
 		for range n {
 			actx, cancel := context.WithTimeout(ctx, c.validationTimeout)
-			pc, err := c.acquireFor(actx, time.Now(), ps, PriorityLow)
+			pc, err := c.acquireFor(actx, clock.Now(), ps, PriorityLow)
 			cancel()
 			if err != nil {
 				break // tried again next time

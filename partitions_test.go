@@ -234,3 +234,45 @@ func TestPartitionMinSizeKeepsConnectionsWarm(t *testing.T) {
 		t.Errorf("vip: %d labeled hits, %d fresh; want 2 and 2 (the warm ones were used)", s.Labeled, s.Fresh)
 	}
 }
+
+// TestAWaitForAPartitionSlotCountsAsWait checks that the time a caller waits
+// for its partition's slot is part of the wait reported by OnAcquire, even
+// when the pool then lends an idle connection at once.
+func TestAWaitForAPartitionSlotCountsAsWait(t *testing.T) {
+	routing := partition.RouterConfig{Partitions: []partition.Config{{Name: "acme", MaxSize: 1}}}
+	waits := make(chan time.Duration, 8)
+	cfg := sqlpool.Config{MaxSize: 4, Routing: routing, Hooks: sqlpool.Hooks{
+		OnAcquire: func(e sqlpool.AcquireEvent) { waits <- e.Wait },
+	}}
+	db, c, _ := fakeDB(t, drivertest.Options{}, cfg)
+	ctx := context.Background()
+	// Two connections, so that one is idle while acme's only slot is held.
+	a, _ := db.Conn(ctx)
+	b, _ := db.Conn(ctx)
+	queryInt(t, ctx, a, "SELECT 1")
+	queryInt(t, ctx, b, "SELECT 1")
+	a.Close()
+	b.Close()
+	acme := sqlpool.WithTenant(ctx, "acme")
+	held, _ := db.Conn(acme)
+	queryInt(t, acme, held, "SELECT 1")
+	for range 3 {
+		<-waits
+	}
+
+	done := make(chan error)
+	go func() {
+		_, err := db.ExecContext(acme, "SELECT 1")
+		done <- err
+	}()
+	waitFor(t, "a waiter in acme", func() bool { return c.Stats().Partitions["acme"].Waiting == 1 })
+	seen := time.Now()
+	least := time.Since(seen) // the waiter waits at least from seen to the release
+	held.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if w := <-waits; w < least || w == 0 {
+		t.Errorf("OnAcquire reported a wait of %v, want at least the %v it waited for the partition", w, least)
+	}
+}
