@@ -2,6 +2,7 @@ package clock
 
 import (
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -29,13 +30,35 @@ func TestNowFollowsTimeNow(t *testing.T) {
 	}
 }
 
-// TestNowRebases checks that a base older than rebaseAfter is replaced.
+// TestNowRebases checks that a base older than rebaseAfter, or ahead of
+// the clock (another clock's: a testing/synctest bubble's), is replaced.
 func TestNowRebases(t *testing.T) {
-	old := time.Now().Add(-2 * rebaseAfter)
-	base.Store(&old)
+	for _, off := range []time.Duration{-2 * rebaseAfter, time.Hour} {
+		stale := time.Now().Add(off)
+		base.Store(&stale)
+		before := time.Now()
+		if got := Now(); got.Before(before) || got.Sub(before) > time.Second {
+			t.Errorf("base %v from now: Now() = %v, want about %v", off, got, before)
+		}
+		if b := base.Load(); b.Equal(stale) {
+			t.Errorf("base %v from now: still the stale base", off)
+		}
+	}
+}
+
+// TestNowInsideAndOutsideASynctestBubble checks that Now follows each
+// goroutine's clock when a bubble (whose time starts in 2000) and the real
+// world take turns with the shared base.
+func TestNowInsideAndOutsideASynctestBubble(t *testing.T) {
 	Now()
-	if b := base.Load(); !b.After(old.Add(rebaseAfter)) {
-		t.Fatalf("base %v still the old one %v", b, old)
+	synctest.Test(t, func(t *testing.T) {
+		if got, want := Now(), time.Now(); !got.Equal(want) {
+			t.Errorf("in the bubble: Now() = %v, want %v", got, want)
+		}
+	})
+	before := time.Now()
+	if got := Now(); got.Before(before) || got.Sub(before) > time.Second {
+		t.Errorf("after the bubble: Now() = %v, want about %v", got, before)
 	}
 }
 
