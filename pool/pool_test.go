@@ -745,3 +745,34 @@ func TestSuspendHoldsAcquisitionsUntilResume(t *testing.T) {
 		t.Errorf("after Resume: %+v", s)
 	}
 }
+
+// TestAcquireAtMeasuresFromTheCallersStart checks the clock reading a caller
+// passes to AcquireAt: a connection at hand is lent at start (no second
+// reading), and the AcquireTimeout runs from start, so an acquisition begun
+// longer than AcquireTimeout ago gives up as soon as it would wait.
+func TestAcquireAtMeasuresFromTheCallersStart(t *testing.T) {
+	p := newPool(t, &factory{}, pool.Config{MaxSize: 1, AcquireTimeout: time.Minute})
+	ctx := context.Background()
+	start := time.Now().Add(-time.Second)
+	c, err := p.AcquireAt(ctx, start, pool.PriorityNormal, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Release()
+	c, err = p.AcquireAt(ctx, start, pool.PriorityNormal, 0) // idle: at hand
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.LentAt().Equal(start) {
+		t.Errorf("LentAt() = %v, want the start passed, %v", c.LentAt(), start)
+	}
+	began := time.Now()
+	_, err = p.AcquireAt(ctx, time.Now().Add(-2*time.Minute), pool.PriorityNormal, 0) // must wait: none left
+	if !errors.Is(err, pool.ErrAcquireTimeout) {
+		t.Fatalf("err = %v, want ErrAcquireTimeout", err)
+	}
+	if d := time.Since(began); d > 5*time.Second {
+		t.Errorf("gave up after %v, want at once: its AcquireTimeout ran out a minute ago", d)
+	}
+	c.ReleaseAt(time.Now())
+}
