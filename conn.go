@@ -45,8 +45,10 @@ func newPhysConn(c driver.Conn, id int64) *physConn {
 	pc := &physConn{Conn: c, id: id}
 	pc.pinger, _ = c.(driver.Pinger)
 	pc.execer, _ = c.(driver.ExecerContext)
+	//lint:ignore SA1019 database/sql falls back to it
 	pc.legacyExecer, _ = c.(driver.Execer)
 	pc.queryer, _ = c.(driver.QueryerContext)
+	//lint:ignore SA1019 database/sql falls back to it
 	pc.legacyQueryer, _ = c.(driver.Queryer)
 	pc.preparer, _ = c.(driver.ConnPrepareContext)
 	pc.beginner, _ = c.(driver.ConnBeginTx)
@@ -306,14 +308,25 @@ func (h *conn) queryStart(pc *physConn, op, query string) time.Time {
 	return time.Time{}
 }
 
-// end finishes an operation run with ctx (nil for a Commit or Rollback): it
-// calls the OnQueryEnd hook and notes a driver.ErrBadConn. It returns err
-// unchanged (database/sql compares some errors by identity), except for
-// lib/pq's ambiguous ErrBadConn (ErrConnLost).
+// end finishes an operation run with ctx: it calls the OnQueryEnd hook and
+// notes a driver.ErrBadConn. It returns err unchanged (database/sql compares
+// some errors by identity), except for lib/pq's ambiguous ErrBadConn
+// (ErrConnLost).
 func (h *conn) end(ctx context.Context, op, query string, t0 time.Time, err error) error {
+	return h.finish(op, query, t0, err, err != nil && ctx.Err() != nil)
+}
+
+// endTx is end for a Commit or Rollback, which take no context: a context
+// error is the caller's cancellation.
+func (h *conn) endTx(op string, t0 time.Time, err error) error {
+	return h.finish(op, "", t0, err, errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))
+}
+
+// finish is end and endTx; canceled says err is the caller's cancellation.
+func (h *conn) finish(op, query string, t0 time.Time, err error, canceled bool) error {
 	err = h.exitOp(err)
 	if err != nil {
-		h.classify(ctx, err)
+		h.classify(err, canceled)
 	}
 	if f := h.c.cfg.Hooks.OnQueryEnd; f != nil && h.pc != nil {
 		f(QueryEvent{Partition: h.part.name, ConnID: h.pc.Value().id, Op: op, Query: query, Duration: time.Since(t0), Err: err})
@@ -448,7 +461,8 @@ func (h *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, e
 		return nil, err
 	}
 	s := &stmt{h: h, query: query, numInput: ps.NumInput(), proto: ps}
-	if _, ok := ps.(driver.ColumnConverter); ok { //lint:ignore SA1019 passed through
+	//lint:ignore SA1019 passed through
+	if _, ok := ps.(driver.ColumnConverter); ok {
 		return ccStmt{s}, nil
 	}
 	return s, nil
@@ -485,7 +499,7 @@ func (pc *physConn) begin(ctx context.Context, opts driver.TxOptions) (driver.Tx
 	if opts.ReadOnly {
 		return nil, errors.New("sql: driver does not support read-only transactions")
 	}
-	t, err := pc.Begin() //lint:ignore SA1019 database/sql falls back to it
+	t, err := pc.Begin()
 	if err == nil && ctx.Done() != nil {
 		select {
 		default:
@@ -562,7 +576,7 @@ func (t *tx) Commit() error {
 	t0 := t.h.queryStart(t.h.pc.Value(), opCommit, "")
 	err := t.tx.Commit()
 	t.h.setTx(false)
-	return t.h.end(nil, opCommit, "", t0, err)
+	return t.h.endTx(opCommit, t0, err)
 }
 
 func (t *tx) Rollback() error {
@@ -573,5 +587,5 @@ func (t *tx) Rollback() error {
 	t0 := t.h.queryStart(t.h.pc.Value(), opRollback, "")
 	err := t.tx.Rollback()
 	t.h.setTx(false)
-	return t.h.end(nil, opRollback, "", t0, err)
+	return t.h.endTx(opRollback, t0, err)
 }

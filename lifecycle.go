@@ -372,16 +372,16 @@ func (h *conn) exitOp(err error) error {
 }
 
 // classify notes an operation's error for adaptive aging and for the
-// release: the caller's own cancellation (ctx done, or, with no ctx, a
-// context error) is not the connection's fault and does not count; nor do
+// release: the caller's own cancellation (canceled) is not the
+// connection's fault and does not count; nor do
 // errors that are the statement's or the transaction's (SQLSTATE classes
 // 22 data, 23 integrity, 40 rollback, 42 syntax or access, when the driver
 // reports a SQLSTATE); every other error marks the borrowing failed.
-func (h *conn) classify(ctx context.Context, err error) {
+func (h *conn) classify(err error, canceled bool) {
 	if err == nil || err == driver.ErrSkip || err == errArgCount || errors.Is(err, ErrReclaimed) {
 		return
 	}
-	if ctx != nil && ctx.Err() != nil || ctx == nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+	if canceled {
 		h.canceled = true
 		return
 	}

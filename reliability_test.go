@@ -532,8 +532,8 @@ func (a writeAudit) check(t *testing.T, s *relServer, ops []relOp) {
 		t.Errorf("write %d is in the table, yet failed with an error that says it was not applied: %v", id, errOf(id))
 	}
 	if len(a.doubled) > 0 && s.kind == "postgres" {
-		t.Error(fmt.Sprintf("%d writes doubled: lib/pq returns driver.ErrBadConn when the connection is lost after it sent the statement, "+
-			"and sqlpool passes it on, so database/sql runs the statement again", len(a.doubled)))
+		t.Errorf("%d writes doubled: lib/pq returns driver.ErrBadConn when the connection is lost after it sent the statement, "+
+			"and sqlpool passes it on, so database/sql runs the statement again", len(a.doubled))
 	}
 	for _, id := range a.doubled {
 		t.Errorf("write %d is in the table more than once (its error: %v): it was retried after it had run", id, errOf(id))
@@ -858,8 +858,8 @@ func loseTheResponse(t *testing.T, s *relServer, fault, op string) {
 	t.Logf("%s, answer lost by a %s during the %s: err = %v (%T); the write is in the table %d times", s.kind, fault, op, err, err, n)
 	switch {
 	case n > 1 && s.kind == "postgres":
-		t.Error(fmt.Sprintf("the write ran %d times: lib/pq returns driver.ErrBadConn for a connection closed (EOF) after it sent the statement, "+
-			"sqlpool passes it on, and database/sql runs the statement again", n))
+		t.Errorf("the write ran %d times: lib/pq returns driver.ErrBadConn for a connection closed (EOF) after it sent the statement, "+
+			"sqlpool passes it on, and database/sql runs the statement again", n)
 		fallthrough
 	case n > 1:
 		t.Errorf("the write ran %d times: it was retried after it had run", n)
@@ -1370,7 +1370,7 @@ func TestBadConfigRejectsNaN(t *testing.T) {
 		}
 	}
 	if len(accepted) > 0 {
-		t.Error(fmt.Sprintf("NaN accepted for %v: pool.Config.normalize compares with < and >=, which NaN passes", accepted))
+		t.Errorf("NaN accepted for %v: pool.Config.normalize compares with < and >=, which NaN passes", accepted)
 		t.Errorf("NaN accepted for %v", accepted)
 	}
 }
@@ -1556,8 +1556,8 @@ func TestReliabilityValidationTimeoutBoundsAPingThatIgnoresItsContext(t *testing
 		release.Do(func() { close(hang) }) // let it go, to end the test cleanly
 		err = <-done
 		took = time.Since(start)
-		t.Error(fmt.Sprintf("ValidationTimeout is enforced only through the context, which lib/pq's Ping ignores while the network is stalled: "+
-			"the health check held an operation with a %v deadline for %v (pool.Pool.checkout calls Factory.Validate synchronously)", deadline, took))
+		t.Errorf("ValidationTimeout is enforced only through the context, which lib/pq's Ping ignores while the network is stalled: "+
+			"the health check held an operation with a %v deadline for %v (pool.Pool.checkout calls Factory.Validate synchronously)", deadline, took)
 	}
 	t.Logf("an operation with a %v deadline returned after %v: %v", deadline, took, err)
 	if took > deadline+raceSlack {

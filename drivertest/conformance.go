@@ -436,7 +436,7 @@ func (r *runner) conn(t *testing.T) {
 		}
 		err = c.Raw(func(driverConn any) error {
 			if driverConn == nil {
-				return errors.New("Raw passed a nil driver connection")
+				return errors.New("raw: a nil driver connection")
 			}
 			return nil
 		})

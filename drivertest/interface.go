@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 the fake driver implements the legacy interfaces on purpose, to test their fallbacks
+
 package drivertest
 
 import (

@@ -404,7 +404,7 @@ func (p *Pool[T]) checkBorrowed(now time.Time) {
 // last use unchanged.
 func (p *Pool[T]) keepalive(ctx context.Context, conns []*Conn[T]) {
 	for _, c := range conns {
-		err, abandoned, dial := p.check(ctx, c, keepSlot, noOutcome)
+		abandoned, dial, err := p.check(ctx, c, keepSlot, noOutcome)
 		if abandoned { // counted closed; closed when Validate returns
 			if dial {
 				if nc, err := p.create(ctx); err == nil {

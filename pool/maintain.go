@@ -96,7 +96,7 @@ func (p *Pool[T]) runMaintenance(ctx context.Context) {
 	}
 	p.keepalive(ctx, ping)
 	for _, c := range suspect {
-		err, abandoned, _ := p.check(ctx, c, keepNone, noOutcome)
+		abandoned, _, err := p.check(ctx, c, keepNone, noOutcome)
 		switch {
 		case abandoned: // counted closed; closed when Validate returns
 			continue

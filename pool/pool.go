@@ -441,7 +441,7 @@ func (p *Pool[T]) checkout(ctx context.Context, c *Conn[T], validate bool, now, 
 		var err error
 		if validate {
 			var abandoned, dial bool
-			err, abandoned, dial = p.check(ctx, c, keep, noOutcome)
+			abandoned, dial, err = p.check(ctx, c, keep, noOutcome)
 			switch {
 			case err == errClosing:
 				p.put(c) // closes it
@@ -495,11 +495,11 @@ var errClosing = errors.New("sqlpool: pool closing")
 // when Validate returns (unless maintenance reclaimed it). It returns
 // errClosing, doing nothing, when the pool is closed: the caller puts c
 // back, which closes it.
-func (p *Pool[T]) check(ctx context.Context, c *Conn[T], keep int, o outcome) (err error, abandoned, dial bool) {
+func (p *Pool[T]) check(ctx context.Context, c *Conn[T], keep int, o outcome) (abandoned, dial bool, err error) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		return errClosing, false, false
+		return false, false, errClosing
 	}
 	p.background.Add(1) // under mu, so never after Close began to wait
 	p.mu.Unlock()
@@ -524,13 +524,13 @@ func (p *Pool[T]) check(ctx context.Context, c *Conn[T], keep int, o outcome) (e
 	}()
 	select {
 	case <-v.done:
-		return v.err, false, false
+		return false, false, v.err
 	case <-vctx.Done():
 	}
 	v.mu.Lock()
 	if v.finished {
 		v.mu.Unlock()
-		return v.err, false, false
+		return false, false, v.err
 	}
 	if ctx.Err() != nil {
 		keep = keepNone
@@ -538,7 +538,7 @@ func (p *Pool[T]) check(ctx context.Context, c *Conn[T], keep int, o outcome) (e
 	v.abandoned = true
 	v.closeIt, dial = p.retire(c, CloseValidation, keep, o)
 	v.mu.Unlock()
-	return nil, true, dial
+	return true, dial, nil
 }
 
 // validation is a Factory.Validate running on its own goroutine, which
@@ -1105,7 +1105,7 @@ func (c *Conn[T]) ReleaseAt(now time.Time) bool {
 		return closed
 	}
 	if p.cfg.ValidateOnRelease {
-		err, abandoned, _ := p.check(context.Background(), c, keepNone, o)
+		abandoned, _, err := p.check(context.Background(), c, keepNone, o)
 		if abandoned { // counted closed, unless reclaimed; closed when Validate returns
 			return !c.reclaimed.Load()
 		}
