@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -397,7 +398,8 @@ func (bn *bench) report(out io.Writer, d *dialect, dsn string, results []benchRe
 	fmt.Fprintf(out, "sqlpool bench on %s (%s)\n", d.name, where)
 	fmt.Fprintf(out, "workload %s: %s, on %s (%s rows, created and dropped by bench)\n",
 		cfg.Workload, benchWorkloads[cfg.Workload], cfg.Table, group(int64(cfg.Rows)))
-	fmt.Fprintf(out, "%d goroutines, %v per client, at most %d connections per pool", cfg.Goroutines, cfg.Duration, cfg.MaxSize)
+	fmt.Fprintf(out, "%d goroutines on %d CPUs, %v per client, at most %d connections per pool",
+		cfg.Goroutines, runtime.GOMAXPROCS(0), cfg.Duration, cfg.MaxSize)
 	if interrupted {
 		fmt.Fprint(out, "; interrupted")
 	}

@@ -219,7 +219,7 @@ func TestBenchCommandParsesItsFlags(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit status %d; stderr:\n%s", code, stderr.String())
 	}
-	for _, want := range []string{"workload tx", "flags_t (50 rows", "2 goroutines, 100ms per client, at most 2 connections"} {
+	for _, want := range []string{"workload tx", "flags_t (50 rows", "2 goroutines on ", " CPUs, 100ms per client, at most 2 connections"} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, stdout.String())
 		}
