@@ -484,22 +484,24 @@ func (r *ring) rates(cur point, start time.Time) (acquires, releases float64) {
 // repeat that. It is safe for concurrent use.
 type hourCache struct{ span atomic.Pointer[hourSpan] }
 
-// hourSpan is an hour of day and the Unix seconds [start, end) it covers.
+// hourSpan is an hour of day in loc and the Unix seconds [start, end) it
+// covers.
 type hourSpan struct {
 	start, end int64
+	loc        *time.Location
 	hour       int
 }
 
 // of returns t's hour of day in t's location.
 func (c *hourCache) of(t time.Time) int {
-	sec := t.Unix()
-	if s := c.span.Load(); s != nil && s.start <= sec && sec < s.end {
+	sec, loc := t.Unix(), t.Location()
+	if s := c.span.Load(); s != nil && s.start <= sec && sec < s.end && s.loc == loc {
 		return s.hour
 	}
 	// A span ends at the next hour boundary, where a daylight-saving
 	// change happens too.
 	h, m, sc := t.Clock()
 	start := sec - int64(m*60+sc)
-	c.span.Store(&hourSpan{start: start, end: start + 3600, hour: h})
+	c.span.Store(&hourSpan{start: start, end: start + 3600, loc: loc, hour: h})
 	return h
 }

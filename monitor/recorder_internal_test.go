@@ -29,6 +29,9 @@ func TestHourCacheAgreesWithTimeHour(t *testing.T) {
 				if got, want := c.of(tt), tt.Hour(); got != want {
 					t.Fatalf("%s: hour of %v = %d, want %d", zone, tt, got, want)
 				}
+				if u := tt.UTC(); c.of(u) != u.Hour() { // the same instant elsewhere
+					t.Fatalf("%s: hour of %v = %d, want %d", zone, u, c.of(u), u.Hour())
+				}
 			}
 		}
 	}
