@@ -1173,13 +1173,7 @@ func TestOverload(t *testing.T) {
 // the borrowed connection keeps working for its borrower and is closed when
 // released, and nothing is left open (TestMain checks goroutines).
 func TestCloseFailsWaitersAndLaterOperations(t *testing.T) {
-	d := drivertest.New(drivertest.Options{})
-	c, err := sqlpool.Wrap(d.Connector("x"), sqlpool.Config{MaxSize: 1, MinSize: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := sqlpool.OpenDB(c)
-	defer db.Close()
+	db, c, d := fakeDB(t, drivertest.Options{}, sqlpool.Config{MaxSize: 1, MinSize: 1})
 	ctx := context.Background()
 	held, err := db.Conn(ctx)
 	if err != nil {

@@ -600,19 +600,33 @@ func TestInvalidConfigRejectsNaNAndInfinities(t *testing.T) {
 	}
 }
 
-func TestAcquireAndReleaseOfAnIdleConnectionAllocateNothing(t *testing.T) {
-	p := newPool(t, &factory{}, pool.Config{MaxSize: 1})
-	mustAcquire(t, p).Release()
-	ctx := context.Background()
-	allocs := testing.AllocsPerRun(1000, func() {
-		c, err := p.Acquire(ctx, pool.PriorityNormal)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Release()
-	})
-	if allocs != 0 {
-		t.Errorf("acquire+release allocates %v times, want 0", allocs)
+// TestAcquireAndReleaseAllocateNothing guards the hot path: acquiring an
+// idle connection and releasing it allocate nothing, with the defaults and
+// with every wait-queue feature on.
+func TestAcquireAndReleaseAllocateNothing(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  pool.Config
+	}{
+		{"defaults", pool.Config{MaxSize: 1}},
+		{"queue features", pool.Config{MaxSize: 2, FairQueue: true, CriticalReserve: 1,
+			StarvationAfter: time.Second, OnQueuePosition: func(context.Context, int) {}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPool(t, &factory{}, tc.cfg)
+			mustAcquire(t, p).Release()
+			ctx := context.Background()
+			allocs := testing.AllocsPerRun(1000, func() {
+				c, err := p.Acquire(ctx, pool.PriorityNormal)
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.Release()
+			})
+			if allocs != 0 {
+				t.Errorf("acquire+release allocates %v times, want 0", allocs)
+			}
+		})
 	}
 }
 

@@ -650,23 +650,6 @@ func TestInvalidQueueConfigNamesTheField(t *testing.T) {
 	}
 }
 
-func TestAcquireAndReleaseAllocateNothingWithTheQueueFeaturesOn(t *testing.T) {
-	p := newPool(t, &factory{}, pool.Config{MaxSize: 2, FairQueue: true, CriticalReserve: 1,
-		StarvationAfter: time.Second, OnQueuePosition: func(context.Context, int) {}})
-	mustAcquire(t, p).Release()
-	ctx := context.Background()
-	allocs := testing.AllocsPerRun(1000, func() {
-		c, err := p.Acquire(ctx, pool.PriorityNormal)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Release()
-	})
-	if allocs != 0 {
-		t.Errorf("acquire+release allocates %v times, want 0", allocs)
-	}
-}
-
 // BenchmarkHandOff measures acquire and release with 64 goroutines on 4
 // connections, so that most releases hand the connection to a waiter, with
 // the wait-queue features off, at their defaults (starvation boosts and
