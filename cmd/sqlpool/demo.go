@@ -45,7 +45,14 @@ type demoConfig struct {
 	Tenants  int           // number of tenants
 	Workers  int           // concurrent workers
 	MaxSize  int           // the pool's MaxSize
-	Serve    string        // an address to serve the dashboard on while the workload runs; "" for none
+	// Serve is an address to serve the dashboard and management API on,
+	// from the end of the setup until ctx ends: during the workload and
+	// after it, with the pool kept open, so that the POST actions can be
+	// tried. "" for none: the demo ends with the workload.
+	Serve string
+	// Token is the management API's bearer token (Config.ManagementToken);
+	// "" leaves the API read-only. Only with Serve.
+	Token string
 
 	// Progress receives progress reports while the workload runs; nil for
 	// none. With Interactive, a redrawn progress bar; without, one line at
@@ -76,7 +83,8 @@ func runDemoCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.IntVar(&cfg.Tenants, "tenants", 4, "number of tenants (load is skewed: the first tenant is the busiest)")
 	fs.IntVar(&cfg.Workers, "workers", 16, "number of concurrent workers")
 	fs.IntVar(&cfg.MaxSize, "max", 8, "the pool's MaxSize: physical connections open at most")
-	fs.StringVar(&cfg.Serve, "serve", "", "serve the dashboard and management API on this address (e.g. 127.0.0.1:8080) while the workload runs")
+	fs.StringVar(&cfg.Serve, "serve", "", "serve the dashboard and management API on this address (e.g. 127.0.0.1:8080) during the workload\nand after it, with the pool kept open, until interrupted (Ctrl-C)")
+	fs.StringVar(&cfg.Token, "token", "", "with -serve, the bearer token the management API's POST actions require (default: read-only API);\nother local users can see it in the process list")
 	fs.Usage = func() {
 		w := fs.Output()
 		fmt.Fprint(w, "Usage: sqlpool demo [flags]\n\n")
@@ -294,12 +302,17 @@ func (cfg *demoConfig) validate() (*dialect, error) {
 		return nil, usageError{fmt.Sprintf("-workers must be between 1 and 10000, not %d", cfg.Workers)}
 	case cfg.MaxSize < 1:
 		return nil, usageError{fmt.Sprintf("-max must be at least 1, not %d", cfg.MaxSize)}
+	case cfg.Token != "" && cfg.Serve == "":
+		return nil, usageError{"-token needs -serve: it protects the management API that -serve starts"}
 	}
 	return d, nil
 }
 
 // runDemo creates a table, runs the workload for cfg.Duration (or until ctx
-// ends), drops the table, closes the pool and writes a summary to out.
+// ends), drops the table, closes the pool and writes a summary to out. With
+// cfg.Serve, it serves the dashboard from the end of the setup, writes the
+// summary when the workload ends and keeps the pool open and served until
+// ctx ends. An end of ctx during the setup is a clean stop, not an error.
 func runDemo(ctx context.Context, out io.Writer, cfg demoConfig) (err error) {
 	d, err := cfg.validate()
 	if err != nil {
@@ -320,9 +333,10 @@ func runDemo(ctx context.Context, out io.Writer, cfg demoConfig) (err error) {
 	}
 
 	c, err := sqlpool.NewConnector(d.driver(), dsn, sqlpool.Config{
-		MaxSize:        cfg.MaxSize,
-		ConnectTimeout: 10 * time.Second,
-		AcquireTimeout: 10 * time.Second,
+		MaxSize:         cfg.MaxSize,
+		ConnectTimeout:  10 * time.Second,
+		AcquireTimeout:  10 * time.Second,
+		ManagementToken: cfg.Token,
 	})
 	if err != nil {
 		return fmt.Errorf("%s DSN: %w", d.name, err)
@@ -334,23 +348,24 @@ func runDemo(ctx context.Context, out io.Writer, cfg demoConfig) (err error) {
 			db.Close()
 		}
 	}()
-	if cfg.Serve != "" {
-		stop, err := serveDashboard(cfg.Serve, c, cfg.Progress)
-		if err != nil {
-			return err
+	// The caller's interrupt during the setup is a stop, not a failure;
+	// the setup's own timeout is a failure.
+	setupFailed := func(err error) error {
+		if ctx.Err() != nil {
+			fmt.Fprintln(out, "sqlpool demo: interrupted during the setup; no workload ran")
+			return nil
 		}
-		defer stop()
+		return err
 	}
-
 	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := db.PingContext(setupCtx); err != nil {
-		return fmt.Errorf("cannot connect to %s (%s): %w", d.name, d.display(dsn), err)
+		return setupFailed(fmt.Errorf("cannot connect to %s (%s): %w", d.name, d.display(dsn), err))
 	}
 
 	table := "sqlpool_demo_" + randomHex(4)
 	if _, err := db.ExecContext(setupCtx, fmt.Sprintf(d.create, table)); err != nil {
-		return fmt.Errorf("creating table %s: %w", table, err)
+		return setupFailed(fmt.Errorf("creating table %s: %w", table, err))
 	}
 	dropped := false
 	drop := func() error {
@@ -375,12 +390,34 @@ func runDemo(ctx context.Context, out io.Writer, cfg demoConfig) (err error) {
 	dm := &demo{cfg: cfg, dialect: d, q: newQueries(d, table), db: db, errSeen: make(map[string]int64)}
 	dm.makeTenants(ctx)
 	if err := dm.seed(setupCtx); err != nil {
-		return fmt.Errorf("seeding table %s: %w", table, err)
+		return setupFailed(fmt.Errorf("seeding table %s: %w", table, err))
 	}
 	cancel()
 
+	// Served only now, so that what the dashboard shows is the workload's
+	// pool, and an interrupt once it is announced stops a workload.
+	var url string
+	if cfg.Serve != "" {
+		var stop func()
+		url, stop, err = serveDashboard(cfg.Serve, c)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		dm.announce(url)
+	}
+
 	elapsed := dm.run(ctx)
 	live := c.Stats()
+	if cfg.Serve != "" {
+		// The pool stays open for the dashboard and the POST actions: the
+		// summary comes now, from the live pool.
+		dm.summary(out, dsn, elapsed, ctx.Err() != nil, live, live)
+		if ctx.Err() == nil && cfg.Progress != nil {
+			fmt.Fprintf(cfg.Progress, "sqlpool demo: the workload is over; the pool stays open, served on %s until interrupted (Ctrl-C)\n", url)
+		}
+		<-ctx.Done()
+	}
 
 	// Drop the table and close the pool before the final snapshot, so that
 	// every connection appears as closed, with its reason.
@@ -389,7 +426,9 @@ func runDemo(ctx context.Context, out io.Writer, cfg demoConfig) (err error) {
 	closed = true
 	final := c.Stats()
 
-	dm.summary(out, dsn, elapsed, ctx.Err() != nil, live, final)
+	if cfg.Serve == "" {
+		dm.summary(out, dsn, elapsed, ctx.Err() != nil, live, final)
+	}
 	if dm.ops.Load() > 0 && dm.succeeded() == 0 {
 		return errors.New("every operation failed (see ERRORS above)")
 	}
@@ -866,12 +905,27 @@ func fmtDuration(d time.Duration) string {
 	}
 }
 
+// announce tells where the dashboard is and how to use the POST actions.
+func (dm *demo) announce(url string) {
+	w := dm.cfg.Progress
+	if w == nil {
+		return
+	}
+	fmt.Fprintf(w, "sqlpool demo: dashboard on %s\n", url)
+	if dm.cfg.Token == "" {
+		fmt.Fprintln(w, "sqlpool demo: the management API is read-only; -token TOKEN enables its POST actions")
+		return
+	}
+	fmt.Fprintf(w, "sqlpool demo: POST actions take the -token as a bearer token, e.g.\n"+
+		"\tcurl -X POST -H \"Authorization: Bearer $TOKEN\" -d '{\"max_size\": 4}' %sapi/resize\n", url)
+}
+
 // serveDashboard serves c's dashboard and management API on addr until stop
-// is called.
-func serveDashboard(addr string, c *sqlpool.Connector, log io.Writer) (stop func(), err error) {
+// is called, and returns its URL.
+func serveDashboard(addr string, c *sqlpool.Connector) (url string, stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("-serve: %w", err)
+		return "", nil, fmt.Errorf("-serve: %w", err)
 	}
 	srv := &http.Server{Handler: c.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	done := make(chan struct{})
@@ -879,10 +933,7 @@ func serveDashboard(addr string, c *sqlpool.Connector, log io.Writer) (stop func
 		defer close(done)
 		srv.Serve(ln)
 	}()
-	if log != nil {
-		fmt.Fprintf(log, "sqlpool demo: dashboard on http://%s/\n", ln.Addr())
-	}
-	return func() {
+	return "http://" + ln.Addr().String() + "/", func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		srv.Shutdown(ctx)

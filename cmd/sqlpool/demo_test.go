@@ -120,6 +120,7 @@ func TestDemoBadConfig(t *testing.T) {
 		{Driver: "postgres", Duration: time.Second, Tenants: 1, Workers: 1, MaxSize: 1}, // no DSN
 		{Driver: "sqlite", Duration: 0, Tenants: 1, Workers: 1, MaxSize: 1},
 		{Driver: "sqlite", Duration: time.Second, Tenants: 0, Workers: 1, MaxSize: 1},
+		{Driver: "sqlite", Duration: time.Second, Tenants: 1, Workers: 1, MaxSize: 1, Token: "t"}, // no -serve
 	} {
 		var ue usageError
 		if err := runDemo(context.Background(), io.Discard, cfg); !errors.As(err, &ue) {
@@ -165,29 +166,129 @@ func TestDemoServesTheDashboard(t *testing.T) {
 		done <- runDemo(ctx, io.Discard, demoConfig{Driver: "sqlite", Duration: time.Minute, Tenants: 2, Workers: 2, MaxSize: 2,
 			Serve: "127.0.0.1:0", Progress: progress})
 	}()
-	var url string
-	deadline := time.Now().Add(10 * time.Second)
-	for url == "" && time.Now().Before(deadline) {
-		if _, u, ok := strings.Cut(progress.String(), "dashboard on "); ok {
-			url, _, _ = strings.Cut(u, "\n")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if url == "" {
-		t.Fatal("no dashboard address printed")
-	}
-	resp, err := http.Get(url + "api/stats")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
+	url := dashboardURL(t, progress)
+	if resp := request(t, http.MethodGet, url+"api/stats", "", ""); resp.StatusCode != http.StatusOK {
 		t.Errorf("GET /api/stats: %s", resp.Status)
+	}
+	// Without -token the management API is read-only.
+	if resp := request(t, http.MethodPost, url+"api/reset", "", ""); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("POST /api/reset with no token configured: %s, want 403", resp.Status)
+	}
+	if !strings.Contains(progress.String(), "read-only") {
+		t.Errorf("the demo does not say the API is read-only:\n%s", progress)
 	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+}
+
+func TestDemoServeKeepsThePoolServedAfterTheRunWithToken(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	stdout := &lockedWriter{w: new(bytes.Buffer)}
+	stderr := &lockedWriter{w: new(bytes.Buffer)}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error)
+	go func() {
+		done <- runDemoCommand(ctx, []string{"-duration", "100ms", "-tenants", "1", "-workers", "1", "-max", "1",
+			"-serve", "127.0.0.1:0", "-token", "s3cret"}, stdout, stderr)
+	}()
+	url := dashboardURL(t, stderr)
+	waitFor(t, stderr, "the workload is over")
+	if !strings.Contains(stdout.String(), "sqlpool demo on sqlite") {
+		t.Errorf("no summary when the workload ended:\n%s", stdout)
+	}
+
+	if resp := request(t, http.MethodGet, url+"api/stats", "", ""); resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /api/stats after the run: %s", resp.Status)
+	}
+	for _, tc := range []struct {
+		token string
+		want  int
+	}{
+		{"", http.StatusUnauthorized},
+		{"wrong", http.StatusUnauthorized},
+		{"s3cret", http.StatusOK},
+	} {
+		if resp := request(t, http.MethodPost, url+"api/resize", tc.token, `{"max_size": 3}`); resp.StatusCode != tc.want {
+			t.Errorf("POST /api/resize with token %q: %s, want %d", tc.token, resp.Status, tc.want)
+		}
+	}
+	// The resize acted on the pool, still open after the run.
+	if resp := request(t, http.MethodGet, url+"api/size", "", ""); !strings.Contains(resp.body, `"max_size": 3`) {
+		t.Errorf("GET /api/size after the resize: %s", resp.body)
+	}
+
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(stdout.String(), "interrupted") {
+		t.Errorf("a run that ended before the interrupt is reported as interrupted:\n%s", stdout)
+	}
+}
+
+func TestDemoInterruptedDuringSetupIsACleanStop(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var out bytes.Buffer
+	err := runDemo(ctx, &out, demoConfig{Driver: "sqlite", Duration: time.Minute, Tenants: 1, Workers: 1, MaxSize: 1})
+	if err != nil {
+		t.Fatalf("runDemo with its context ended during the setup: %v", err)
+	}
+	if !strings.Contains(out.String(), "interrupted during the setup") {
+		t.Errorf("the demo does not say it stopped during the setup: %q", out.String())
+	}
+}
+
+// waitFor polls w until it contains s and returns what follows s.
+func waitFor(t *testing.T, w *lockedWriter, s string) string {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if _, rest, ok := strings.Cut(w.String(), s); ok {
+			return rest
+		}
+	}
+	t.Fatalf("%q never written; got:\n%s", s, w)
+	return ""
+}
+
+// dashboardURL waits for the demo to announce its dashboard and returns the
+// URL.
+func dashboardURL(t *testing.T, progress *lockedWriter) string {
+	t.Helper()
+	url, _, _ := strings.Cut(waitFor(t, progress, "dashboard on "), "\n")
+	return url
+}
+
+// response is what request read.
+type response struct {
+	*http.Response
+	body string
+}
+
+// request sends a request with token as its bearer token, unless empty.
+func request(t *testing.T, method, url, token, body string) response {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return response{resp, string(b)}
 }
 
 // lockedWriter is a writer safe for the demo's and the test's goroutines.
