@@ -20,7 +20,7 @@ import (
 func BenchmarkNewTenant(b *testing.B) {
 	for _, n := range []int{1_000, 10_000} {
 		b.Run(fmt.Sprintf("partitions=%d", n), func(b *testing.B) {
-			c, err := Wrap(drivertest.New(drivertest.Options{}).Connector("x"), Config{})
+			c, err := Wrap(drivertest.New(drivertest.Options{}).Connector("x"), Config{Routing: partition.RouterConfig{MaxPartitions: -1}})
 			if err != nil {
 				b.Fatal(err)
 			}

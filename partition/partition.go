@@ -11,6 +11,7 @@ package partition
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -95,18 +96,39 @@ type Config struct {
 	ResetSQL string
 }
 
+// validate reports what is wrong with c, naming the field at fault.
 func (c Config) validate() error {
-	switch {
-	case c.Name == "":
+	if c.Name == "" {
 		return errors.New("partition: Config.Name is empty")
-	case c.MinSize < 0, c.MaxSize < 0, c.MaxWaitQueue < 0, c.QueryBurst < 0:
-		return fmt.Errorf("partition %q: MinSize, MaxSize, MaxWaitQueue and QueryBurst must not be negative", c.Name)
+	}
+	if err := checkName(c.Name); err != nil {
+		return err
+	}
+	if err := c.validateLimits(); err != nil {
+		return fmt.Errorf("partition %s: %w", quote(c.Name), err)
+	}
+	return nil
+}
+
+// validateLimits reports what is wrong with c's fields but Name.
+func (c Config) validateLimits() error {
+	for _, f := range [...]struct {
+		name string
+		v    int
+	}{{"MinSize", c.MinSize}, {"MaxSize", c.MaxSize}, {"MaxWaitQueue", c.MaxWaitQueue}, {"QueryBurst", c.QueryBurst}} {
+		if f.v < 0 {
+			return fmt.Errorf("%s is %d; it must not be negative (0: the default)", f.name, f.v)
+		}
+	}
+	switch {
+	case c.Kind > Service:
+		return fmt.Errorf("Kind %d is unknown; use Tenant, User, Application or Service", c.Kind)
 	case c.MaxSize > 0 && c.MinSize > c.MaxSize:
-		return fmt.Errorf("partition %q: MinSize (%d) is greater than MaxSize (%d)", c.Name, c.MinSize, c.MaxSize)
+		return fmt.Errorf("MinSize (%d) is greater than MaxSize (%d)", c.MinSize, c.MaxSize)
 	case c.StatementTimeout < 0:
-		return fmt.Errorf("partition %q: StatementTimeout must not be negative", c.Name)
-	case c.QueryRate < 0:
-		return fmt.Errorf("partition %q: QueryRate must not be negative", c.Name)
+		return fmt.Errorf("StatementTimeout is %v; it must not be negative (0: none)", c.StatementTimeout)
+	case math.IsNaN(c.QueryRate) || math.IsInf(c.QueryRate, 0) || c.QueryRate < 0:
+		return fmt.Errorf("QueryRate is %v; it must be a finite number of operations per second, not negative (0: no cap)", c.QueryRate)
 	}
 	return nil
 }
@@ -167,13 +189,26 @@ const (
 // says otherwise.
 const DefaultName = "default"
 
+// DefaultMaxPartitions is RouterConfig.MaxPartitions's default.
+const DefaultMaxPartitions = 10_000
+
+// DefaultMaxStickyKeys is RouterConfig.MaxStickyKeys's default.
+const DefaultMaxStickyKeys = 10_000
+
 // ErrUnknownPartition is returned for a key that names no partition under the
 // Fail policy.
 var ErrUnknownPartition = errors.New("sqlpool: unknown partition")
 
+// ErrTooManyPartitions is returned for a key that names no partition under
+// the CreateFromTemplate policy when the Router already holds
+// RouterConfig.MaxPartitions partitions. No partition is created.
+var ErrTooManyPartitions = errors.New("sqlpool: too many partitions: raise RouterConfig.MaxPartitions, " +
+	"remove unused partitions with Router.Remove, or route unknown keys to the default partition (RouterConfig.Unknown = RouteToDefault)")
+
 // RouterConfig configures a Router. Its zero value routes by tenant and
-// creates a partition without limits for each tenant on first use; requests
-// without a tenant go to the default partition.
+// creates a partition without limits for each tenant on first use, up to
+// DefaultMaxPartitions; requests without a tenant go to the default
+// partition.
 type RouterConfig struct {
 	Strategy Strategy
 	// Custom maps a request to a partition name for the Custom strategy;
@@ -185,87 +220,197 @@ type RouterConfig struct {
 	Load func(p *Partition) int
 	// Preferred partitions are LoadBalanced's candidates, when any exists.
 	Preferred []string
-	// Sticky keeps each key on the partition LoadBalanced first chose for it.
+	// Sticky keeps each key on the partition LoadBalanced first chose for
+	// it, within MaxStickyKeys. A key is checked as a partition name (see
+	// ErrInvalidPartitionName) before it is remembered.
 	Sticky bool
+	// MaxStickyKeys caps the keys Sticky remembers. They are kept in two
+	// generations of MaxStickyKeys/2: when the current one is full, the
+	// previous one is forgotten, so a key unused while MaxStickyKeys/2 new
+	// keys arrived may be forgotten, and is balanced afresh (maybe to
+	// another partition) on its next request. Default DefaultMaxStickyKeys
+	// (10,000); 1 keeps 2; negative: no cap, for keys you trust.
+	MaxStickyKeys int
 	// Default names the fallback partition: requests without a key, and
 	// unknown keys under RouteToDefault. Default DefaultName.
 	Default string
 	// Unknown is the policy for keys that name no partition.
 	Unknown Unknown
 	// Template is the Config of partitions created for unknown keys under
-	// CreateFromTemplate (its Name is replaced by the key's value).
+	// CreateFromTemplate. Its Name must be empty: each partition takes its
+	// key's value as its name (and the strategy's Kind).
 	Template Config
+	// MaxPartitions caps the partitions the Router holds when it creates
+	// one for an unknown key under CreateFromTemplate: past it, the request
+	// fails with ErrTooManyPartitions and nothing is created. All
+	// partitions count, the default one, Partitions and those of
+	// Router.Add included, but Router.Add itself is never refused (its
+	// caller is trusted, not a request): it may take the count past
+	// MaxPartitions. NewRouter fails when Partitions and the default one
+	// already exceed it. Default DefaultMaxPartitions (10,000); negative:
+	// no cap, which lets whoever chooses the keys (tenant IDs from
+	// requests, say) grow the Router and its owner's state without bound.
+	MaxPartitions int
 	// Partitions are created with the Router.
 	Partitions []Config
 	// NewState returns the owner's runtime state of a new partition; it is
-	// called once per partition, before the partition can be routed to.
+	// called once per partition, before the partition can be routed to,
+	// with the Router's lock held: it must not call the Router.
 	NewState func(Config) any
 }
 
-// Router maps requests to partitions. It is safe for concurrent use; Route
-// takes no lock and allocates nothing for a known key.
+// Router maps requests to partitions. It is safe for concurrent use.
+//
+// Route takes no lock and allocates nothing for a known key (a sync.Map
+// lookup). Creating a partition, by Add or for an unknown key, costs the
+// same whatever the number of partitions: a sync.Map insertion and an
+// amortised append, under the writers' lock. Remove and List copy the
+// partitions: O(n).
 type Router struct {
-	cfg  RouterConfig
-	snap atomic.Pointer[snapshot] // replaced whole by writers
-	mu   sync.Mutex               // serialises writers
-	rr   atomic.Uint64            // RoundRobin's counter
-	// sticky maps a key to its partition name, for Sticky.
-	sticky sync.Map
+	cfg RouterConfig  // normalised private copy; never changes
+	def *Partition    // the default partition; never removed
+	rr  atomic.Uint64 // RoundRobin's counter
+
+	// byName maps each partition's name to its *Partition. Readers take no
+	// lock; writers hold mu, so that checking a name and storing it are
+	// one step.
+	byName sync.Map
+	// all holds every partition, in the order they were added, for
+	// LoadBalanced and List, which read it without a lock. Add appends in
+	// place: a reader of an older slice never reads past its length, so
+	// never the element being written. Remove publishes a fresh copy.
+	all atomic.Pointer[[]*Partition]
+	// preferred holds the partitions of cfg.Preferred that exist, in that
+	// order; replaced whole under mu.
+	preferred atomic.Pointer[[]*Partition]
+
+	mu sync.Mutex // serialises Add, Remove and creations; before stickyMu
+
+	// sticky is Sticky's memory of keys: an approximate LRU in two
+	// generations, cur and old, of at most stickyHalf keys each (0: no
+	// cap). A key found in old moves to cur; when cur is full it becomes
+	// old and the previous old is forgotten.
+	stickyHalf int
+	stickyMu   sync.RWMutex
+	stickyCur  map[string]*Partition // guarded by stickyMu
+	stickyOld  map[string]*Partition // guarded by stickyMu
 }
 
-// snapshot is an immutable view of the partitions.
-type snapshot struct {
-	byName    map[string]*Partition
-	list      []*Partition // sorted by name
-	preferred []*Partition
-	def       *Partition
-}
-
-// NewRouter returns a router with cfg's partitions and the default one.
+// NewRouter returns a router with cfg's partitions and the default one. It
+// fails, naming the field, when cfg holds an unknown value, an invalid
+// partition Config or name, or a Template with a Name.
 func NewRouter(cfg RouterConfig) (*Router, error) {
-	if cfg.Strategy > Custom {
-		return nil, fmt.Errorf("partition: RouterConfig.Strategy %d is unknown", cfg.Strategy)
-	}
-	if cfg.Strategy == Custom && cfg.Custom == nil {
-		return nil, errors.New("partition: RouterConfig.Custom is nil with the Custom strategy")
-	}
-	if cfg.Balance == LeastConnections && cfg.Load == nil {
-		return nil, errors.New("partition: RouterConfig.Load is nil with LeastConnections")
-	}
-	if cfg.Default == "" {
-		cfg.Default = DefaultName
+	if err := cfg.normalise(); err != nil {
+		return nil, err
 	}
 	r := &Router{cfg: cfg}
-	r.snap.Store(&snapshot{byName: map[string]*Partition{}})
+	r.all.Store(new([]*Partition))
+	r.preferred.Store(new([]*Partition))
+	if cfg.Sticky {
+		if cfg.MaxStickyKeys > 0 {
+			r.stickyHalf = max(cfg.MaxStickyKeys/2, 1)
+		}
+		r.stickyCur, r.stickyOld = map[string]*Partition{}, map[string]*Partition{}
+	}
 	parts := cfg.Partitions
 	if !slices.ContainsFunc(parts, func(c Config) bool { return c.Name == cfg.Default }) {
 		parts = append([]Config{{Name: cfg.Default}}, parts...)
+	}
+	if cfg.MaxPartitions >= 0 && len(parts) > cfg.MaxPartitions {
+		return nil, fmt.Errorf("partition: RouterConfig.Partitions has %d partitions with the default one, more than RouterConfig.MaxPartitions (%d): raise MaxPartitions", len(parts), cfg.MaxPartitions)
 	}
 	for _, c := range parts {
 		if _, err := r.Add(c); err != nil {
 			return nil, err
 		}
 	}
+	v, _ := r.byName.Load(cfg.Default)
+	r.def = v.(*Partition)
 	return r, nil
 }
 
-// Add creates a partition. Names are unique.
+// normalise checks cfg, naming the field at fault, applies its defaults and
+// makes its slices private.
+func (cfg *RouterConfig) normalise() error {
+	switch {
+	case cfg.Strategy > Custom:
+		return fmt.Errorf("partition: RouterConfig.Strategy %d is unknown", cfg.Strategy)
+	case cfg.Balance > Random:
+		return fmt.Errorf("partition: RouterConfig.Balance %d is unknown", cfg.Balance)
+	case cfg.Unknown > Fail:
+		return fmt.Errorf("partition: RouterConfig.Unknown %d is unknown", cfg.Unknown)
+	case cfg.Strategy == Custom && cfg.Custom == nil:
+		return errors.New("partition: RouterConfig.Custom is nil with the Custom strategy")
+	case cfg.Balance == LeastConnections && cfg.Load == nil:
+		return errors.New("partition: RouterConfig.Load is nil with LeastConnections")
+	case cfg.Template.Name != "":
+		return fmt.Errorf("partition: RouterConfig.Template.Name is %s; leave it empty: each partition made from the template is named by its key", quote(cfg.Template.Name))
+	}
+	if err := cfg.Template.validateLimits(); err != nil {
+		return fmt.Errorf("partition: RouterConfig.Template: %w", err)
+	}
+	for i, c := range cfg.Partitions {
+		if err := c.validate(); err != nil {
+			return fmt.Errorf("%w (RouterConfig.Partitions[%d])", err, i)
+		}
+	}
+	if cfg.Default == "" {
+		cfg.Default = DefaultName
+	}
+	if err := checkName(cfg.Default); err != nil {
+		return fmt.Errorf("%w (RouterConfig.Default)", err)
+	}
+	if cfg.MaxPartitions == 0 {
+		cfg.MaxPartitions = DefaultMaxPartitions
+	}
+	if cfg.MaxStickyKeys == 0 {
+		cfg.MaxStickyKeys = DefaultMaxStickyKeys
+	}
+	cfg.Partitions = slices.Clone(cfg.Partitions)
+	cfg.Preferred = slices.Clone(cfg.Preferred)
+	return nil
+}
+
+// Add creates a partition. Names are unique and checked (see
+// ErrInvalidPartitionName). Add is not bound by RouterConfig.MaxPartitions,
+// though the partition counts towards it.
 func (r *Router) Add(c Config) (*Partition, error) {
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	old := r.snap.Load()
-	if _, ok := old.byName[c.Name]; ok {
-		return nil, fmt.Errorf("partition: %q exists", c.Name)
+	if _, ok := r.byName.Load(c.Name); ok {
+		return nil, fmt.Errorf("partition: %s exists", quote(c.Name))
 	}
+	return r.addLocked(c), nil
+}
+
+// addLocked creates and publishes the partition of a checked Config whose
+// name is free.
+func (r *Router) addLocked(c Config) *Partition {
 	p := &Partition{Config: c}
 	if r.cfg.NewState != nil {
 		p.State = r.cfg.NewState(c)
 	}
-	r.publishLocked(old, p, "")
-	return p, nil
+	all := append(*r.all.Load(), p)
+	r.all.Store(&all)
+	r.byName.Store(c.Name, p)
+	if slices.Contains(r.cfg.Preferred, c.Name) {
+		r.preferLocked()
+	}
+	return p
+}
+
+// preferLocked publishes the existing partitions of cfg.Preferred.
+func (r *Router) preferLocked() {
+	var ps []*Partition
+	for _, n := range r.cfg.Preferred {
+		if v, ok := r.byName.Load(n); ok {
+			ps = append(ps, v.(*Partition))
+		}
+	}
+	r.preferred.Store(&ps)
 }
 
 // Remove deletes a partition; requests for it are routed as unknown keys.
@@ -276,56 +421,50 @@ func (r *Router) Remove(name string) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	old := r.snap.Load()
-	if _, ok := old.byName[name]; !ok {
-		return fmt.Errorf("%w %q", ErrUnknownPartition, name)
+	v, ok := r.byName.Load(name)
+	if !ok {
+		return fmt.Errorf("%w %s", ErrUnknownPartition, quote(name))
 	}
-	r.publishLocked(old, nil, name)
-	r.sticky.Range(func(k, v any) bool {
-		if v.(*Partition).Name == name {
-			r.sticky.Delete(k)
+	p := v.(*Partition)
+	r.byName.Delete(name)
+	old := *r.all.Load()
+	all := make([]*Partition, 0, len(old))
+	for _, q := range old {
+		if q != p {
+			all = append(all, q)
 		}
-		return true
-	})
+	}
+	r.all.Store(&all)
+	if slices.Contains(r.cfg.Preferred, name) {
+		r.preferLocked()
+	}
+	r.forgetSticky(p)
 	return nil
 }
 
-// publishLocked publishes a copy of old with add added and remove removed.
-func (r *Router) publishLocked(old *snapshot, add *Partition, remove string) {
-	s := &snapshot{byName: make(map[string]*Partition, len(old.byName)+1)}
-	for n, p := range old.byName {
-		if n != remove {
-			s.byName[n] = p
-		}
+// Get returns the named partition, or nil.
+func (r *Router) Get(name string) *Partition {
+	if v, ok := r.byName.Load(name); ok {
+		return v.(*Partition)
 	}
-	if add != nil {
-		s.byName[add.Name] = add
-	}
-	for _, p := range s.byName {
-		s.list = append(s.list, p)
-	}
-	slices.SortFunc(s.list, func(a, b *Partition) int { return strings.Compare(a.Name, b.Name) })
-	for _, n := range r.cfg.Preferred {
-		if p := s.byName[n]; p != nil {
-			s.preferred = append(s.preferred, p)
-		}
-	}
-	s.def = s.byName[r.cfg.Default]
-	r.snap.Store(s)
+	return nil
 }
 
-// Get returns the named partition, or nil.
-func (r *Router) Get(name string) *Partition { return r.snap.Load().byName[name] }
-
 // Default returns the default partition.
-func (r *Router) Default() *Partition { return r.snap.Load().def }
+func (r *Router) Default() *Partition { return r.def }
 
 // List returns the partitions, sorted by name.
-func (r *Router) List() []*Partition { return slices.Clone(r.snap.Load().list) }
+func (r *Router) List() []*Partition {
+	ps := slices.Clone(*r.all.Load())
+	slices.SortFunc(ps, func(a, b *Partition) int { return strings.Compare(a.Name, b.Name) })
+	return ps
+}
 
-// Route returns the partition for a request.
+// Route returns the partition for a request. A key that names no partition
+// is first checked (ErrInvalidPartitionName), whatever the Unknown policy,
+// then routed by that policy; under CreateFromTemplate its partition is
+// created unless the Router holds MaxPartitions (ErrTooManyPartitions).
 func (r *Router) Route(k Key) (*Partition, error) {
-	s := r.snap.Load()
 	var name string
 	switch r.cfg.Strategy {
 	case TenantBased:
@@ -339,42 +478,57 @@ func (r *Router) Route(k Key) (*Partition, error) {
 	case Custom:
 		name = r.cfg.Custom(k)
 	case LoadBalanced:
-		return r.balance(s, k.first()), nil
+		return r.balance(k.first())
 	}
 	if name == "" {
-		return s.def, nil
+		return r.def, nil
 	}
-	if p := s.byName[name]; p != nil {
-		return p, nil
+	if v, ok := r.byName.Load(name); ok {
+		return v.(*Partition), nil
+	}
+	return r.routeUnknown(name)
+}
+
+// routeUnknown routes a name that named no partition, by the Unknown policy.
+func (r *Router) routeUnknown(name string) (*Partition, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
 	}
 	switch r.cfg.Unknown {
 	case RouteToDefault:
-		return s.def, nil
-	case CreateFromTemplate:
-		c := r.cfg.Template
-		c.Name, c.Kind = name, Kind(min(r.cfg.Strategy, ServiceBased))
-		p, err := r.Add(c)
-		if err != nil { // created meanwhile by another request
-			if p := r.Get(name); p != nil {
-				return p, nil
-			}
-			return nil, err
-		}
-		return p, nil
+		return r.def, nil
+	case Fail:
+		return nil, fmt.Errorf("%w %s", ErrUnknownPartition, quote(name))
 	}
-	return nil, fmt.Errorf("%w %q", ErrUnknownPartition, name)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if v, ok := r.byName.Load(name); ok { // created meanwhile
+		return v.(*Partition), nil
+	}
+	if n := len(*r.all.Load()); r.cfg.MaxPartitions >= 0 && n >= r.cfg.MaxPartitions {
+		return nil, fmt.Errorf("%w (%d partitions; refused %s)", ErrTooManyPartitions, n, quote(name))
+	}
+	c := r.cfg.Template
+	// A clone, so that the partition does not pin the caller's buffer the
+	// name may be a slice of (a request's).
+	c.Name, c.Kind = strings.Clone(name), Kind(min(r.cfg.Strategy, ServiceBased))
+	return r.addLocked(c), nil
 }
 
 // balance picks a partition for LoadBalanced.
-func (r *Router) balance(s *snapshot, key string) *Partition {
-	if r.cfg.Sticky && key != "" {
-		if p, ok := r.sticky.Load(key); ok {
-			return p.(*Partition)
+func (r *Router) balance(key string) (*Partition, error) {
+	sticky := r.cfg.Sticky && key != ""
+	if sticky {
+		if p := r.stickyGet(key); p != nil {
+			return p, nil
+		}
+		if err := checkName(key); err != nil {
+			return nil, err
 		}
 	}
-	cands := s.preferred
+	cands := *r.preferred.Load()
 	if len(cands) == 0 {
-		cands = s.list
+		cands = *r.all.Load()
 	}
 	var p *Partition
 	switch r.cfg.Balance {
@@ -390,10 +544,8 @@ func (r *Router) balance(s *snapshot, key string) *Partition {
 			}
 		}
 	}
-	if r.cfg.Sticky && key != "" {
-		if prev, loaded := r.sticky.LoadOrStore(key, p); loaded {
-			p = prev.(*Partition)
-		}
+	if sticky {
+		p = r.stickyPut(key, p)
 	}
-	return p
+	return p, nil
 }
