@@ -229,9 +229,21 @@ type Config struct {
 	// together, under server limits such as MySQL's max_prepared_stmt_count.
 	// Default 1024.
 	StatementCacheMaxTotal int
+	// StatementCacheMaxBytes caps the SQL text, in bytes, of the
+	// statements each physical connection keeps prepared, cached or held
+	// for the current borrowing (one long transaction included): past it,
+	// a query with arguments runs the driver's one-off way instead of on a
+	// kept statement. Default 1 MiB.
+	StatementCacheMaxBytes int
 	// StatementCacheMode says which statements use the cache. Default
 	// CacheDefault: sqlpool chooses per driver (see the README).
 	StatementCacheMode CacheMode
+
+	// Pooler says what stands between sqlpool and the database server.
+	// Default PoolerNone: each physical connection is one server session.
+	// Set PoolerTransaction behind PgBouncer in transaction mode (or RDS
+	// Proxy, pgcat, Supavisor): see Pooler.
+	Pooler Pooler
 
 	// Routing defines the partitions and how operations are routed to them
 	// by the values of their context (WithTenant and friends). The default
@@ -305,8 +317,79 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// Pooler says what stands between sqlpool and the database server.
+type Pooler uint8
+
+// Poolers.
+const (
+	// PoolerNone: each physical connection is one server session.
+	PoolerNone Pooler = iota
+	// PoolerTransaction: a pooler in transaction mode (PgBouncer's
+	// pool_mode = transaction, RDS Proxy, pgcat, Supavisor) may hand the
+	// connection's server session to another client after every
+	// transaction, so sqlpool keeps no session state:
+	//
+	//   - no prepared statement outlives an operation: the statement cache
+	//     is off, a *sql.Stmt keeps only its SQL text (each execution runs
+	//     the driver's one-off path; a COPY is prepared within its
+	//     transaction and closed before it ends), and the driver must send
+	//     a query with arguments in one round trip: NewConnector adds
+	//     binary_parameters=yes to a lib/pq DSN and
+	//     default_query_exec_mode=exec to a pgx one when they are absent;
+	//     a connector that cannot be checked or fixed is refused;
+	//   - a partition's SetupSQL (which must be transaction-local:
+	//     set_config(name, $1, true) or SET LOCAL) and StatementTimeout run
+	//     inside every transaction; an autocommit statement of such a
+	//     partition is wrapped in one (BEGIN, setup, statement, COMMIT when
+	//     its rows are closed);
+	//   - what needs a session is refused by NewConnector with an error
+	//     that says what to use instead: a session-level SetupSQL, a
+	//     ResetSQL, RecycleChecked or RecycleAdaptive (the pooler resets
+	//     server sessions itself: server_reset_query), and a statement
+	//     cache mode other than off.
+	PoolerTransaction
+)
+
+// String returns the pooler's name.
+func (p Pooler) String() string {
+	switch p {
+	case PoolerNone:
+		return "none"
+	case PoolerTransaction:
+		return "transaction"
+	}
+	return fmt.Sprintf("Pooler(%d)", p)
+}
+
+// checkPooler refuses what cannot work behind c.Pooler.
+func (c Config) checkPooler() error {
+	switch c.Pooler {
+	case PoolerNone:
+		return nil
+	case PoolerTransaction:
+	default:
+		return fmt.Errorf("sqlpool: invalid Config: Pooler is %v: use PoolerNone or PoolerTransaction", c.Pooler)
+	}
+	const why = "behind a transaction pooler (Pooler: PoolerTransaction) the server session changes after every transaction"
+	switch {
+	case c.StatementCacheMode == CacheExplicit || c.StatementCacheMode == CacheAll:
+		return fmt.Errorf("sqlpool: invalid Config: StatementCacheMode %v keeps prepared statements, but %s: leave it CacheDefault or CacheOff", c.StatementCacheMode, why)
+	case c.Recycle == RecycleChecked || c.Recycle == RecycleAdaptive:
+		return fmt.Errorf("sqlpool: invalid Config: Recycle %v resets the session, but %s and the pooler resets server sessions itself (server_reset_query): use RecycleFast or RecycleReplace", c.Recycle, why)
+	case c.ResetSQL != "":
+		return fmt.Errorf("sqlpool: invalid Config: ResetSQL resets a session, but %s: drop it, and make partition setup transaction-local", why)
+	}
+	return nil
+}
+
 // poolConfig validates c and returns the pool's part of it.
 func (c Config) poolConfig() (pool.Config, error) {
+	if err := c.checkPooler(); err != nil {
+		return pool.Config{}, err
+	}
+	if c.StatementCacheMaxBytes < 0 {
+		return pool.Config{}, fmt.Errorf("sqlpool: invalid Config: StatementCacheMaxBytes is %d, must not be negative", c.StatementCacheMaxBytes)
+	}
 	if c.StatementCacheMaxTotal < 0 {
 		return pool.Config{}, fmt.Errorf("sqlpool: invalid Config: StatementCacheMaxTotal is %d, must not be negative", c.StatementCacheMaxTotal)
 	}

@@ -67,6 +67,8 @@ type conn struct {
 	c       *Connector
 	pc      *pool.Conn[*physConn] // bound physical connection; nil between borrowings
 	part    *partState            // the partition of the borrowing
+	tags    *tags                 // the routing tags of the borrowing (of its first operation)
+	want    *tags                 // tags of the context database/sql gave the handle with (Connect, ResetSession); nil: none
 	tx      bool                  // a transaction is open on pc
 	boundAt time.Time             // when pc was bound
 	bad     bool                  // pc returned driver.ErrBadConn
@@ -92,12 +94,21 @@ var (
 // there is none. An acquisition error is never driver.ErrBadConn.
 func (h *conn) bind(ctx context.Context) (*physConn, error) {
 	if h.pc != nil {
-		return h.pc.Value(), nil
+		return h.pc.Value(), h.pinned(ctx)
+	}
+	t := tagsFrom(ctx)
+	if h.want != nil && t != h.want {
+		if t != defaultTags { // database/sql's context and the operation's disagree
+			if err := h.c.sameRoute(h.want, t); err != nil {
+				return nil, err
+			}
+		}
+		t = h.want // db.Conn(ctx) binds to ctx's partition
 	}
 	// One clock reading per acquisition: the pool measures from it, and
 	// says when it lent the connection.
 	t0 := clock.Now()
-	pc, ps, err := h.c.acquire(ctx, t0, tagsFrom(ctx))
+	pc, ps, err := h.c.acquire(ctx, t0, t)
 	var end time.Time // of the acquisition
 	if err == nil {
 		end = pc.LentAt()
@@ -113,27 +124,87 @@ func (h *conn) bind(ctx context.Context) (*physConn, error) {
 			h.c.rec.RecordAcquire("", wait, result(err))
 		}
 	}
+	if err == nil {
+		h.pc, h.part, h.tags = pc, ps, t
+		ps.acquires.Add(1)
+		ps.inUse.Add(1)
+		pc.Value().part.Store(ps)
+		if h.c.cfg.LeakThreshold > 0 {
+			h.c.trackBorrow(pc.Value(), &ps.name)
+		}
+	}
 	if f := h.c.cfg.Hooks.OnAcquire; f != nil {
-		e := AcquireEvent{Wait: wait, Err: err}
+		e := AcquireEvent{Ctx: ctx, Wait: wait, Err: err}
 		if ps != nil {
 			e.Partition = ps.name
 		}
 		if pc != nil {
 			e.ConnID = pc.Value().id
 		}
-		f(e)
+		h.onAcquire(f, e)
 	}
 	if err != nil {
 		return nil, err
 	}
-	h.pc, h.part = pc, ps
-	ps.acquires.Add(1)
-	ps.inUse.Add(1)
-	pc.Value().part.Store(ps)
-	if h.c.cfg.LeakThreshold > 0 {
-		h.c.trackBorrow(pc.Value(), &ps.name)
-	}
 	return pc.Value(), nil
+}
+
+// onAcquire calls the OnAcquire hook; if it panics, the borrowing it was
+// told of ends before the panic goes on.
+func (h *conn) onAcquire(f func(AcquireEvent), e AcquireEvent) {
+	ok := false
+	defer func() {
+		if !ok {
+			h.release()
+		}
+	}()
+	f(e)
+	ok = true
+}
+
+// pinned checks an operation on the handle's bound connection (inside a
+// transaction or an *sql.Conn): a context routed to another partition is
+// refused with ErrPartitionMismatch, and the partition's QueryRate is
+// waited for.
+func (h *conn) pinned(ctx context.Context) error {
+	if t := tagsFrom(ctx); t != defaultTags && t != h.tags {
+		ps, err := h.c.route(t)
+		if err != nil {
+			return err
+		}
+		if ps != h.part {
+			return mismatch(h.part, ps)
+		}
+		h.tags = t // same partition: quick next time
+	}
+	if l := h.part.limiter; l != nil {
+		if err := l.Wait(ctx); err != nil {
+			return fmt.Errorf("sqlpool: partition %q QueryRate: %w", h.part.name, err)
+		}
+	}
+	return nil
+}
+
+// sameRoute returns ErrPartitionMismatch unless a and b route to the same
+// partition.
+func (c *Connector) sameRoute(a, b *tags) error {
+	pa, err := c.route(a)
+	if err != nil {
+		return err
+	}
+	pb, err := c.route(b)
+	if err != nil {
+		return err
+	}
+	if pa != pb {
+		return mismatch(pa, pb)
+	}
+	return nil
+}
+
+func mismatch(bound, asked *partState) error {
+	return fmt.Errorf("%w: the connection serves partition %q, the context routes to %q: "+
+		"run each tenant's work in its own transaction or *sql.Conn, made with that tenant's context", ErrPartitionMismatch, bound.name, asked.name)
 }
 
 // check notes a driver.ErrBadConn from the physical connection and returns
@@ -150,11 +221,12 @@ func (h *conn) check(err error) error {
 // inside a transaction. A connection reclaimed by the pool (MaxBorrowTime)
 // is already closed: release only drops what the handle kept of it.
 func (h *conn) release() {
+	h.want = nil
 	pc := h.pc
 	if pc == nil {
 		return
 	}
-	h.pc = nil
+	h.pc, h.tags = nil, nil
 	c := h.c
 	v := pc.Value()
 	now := clock.Now() // the one clock reading of the release
@@ -210,13 +282,25 @@ func (h *conn) IsValid() bool {
 	return !h.c.closed.Load()
 }
 
-// ResetSession is called by database/sql before it reuses the handle. It
-// acquires nothing: the next operation does, with its own context.
-func (h *conn) ResetSession(context.Context) error {
+// ResetSession is called by database/sql before it reuses the handle, with
+// the context of the caller it reuses it for. It acquires nothing: the next
+// operation does, routed by its own context, or by this one when the
+// operation's carries no routing tags (db.Conn(ctx), then a statement
+// without tags, binds to ctx's partition).
+func (h *conn) ResetSession(ctx context.Context) error {
 	if h.c.closed.Load() {
 		return driver.ErrBadConn
 	}
+	h.setWant(ctx)
 	return nil
+}
+
+// setWant notes the routing tags of the context database/sql gave the
+// handle with.
+func (h *conn) setWant(ctx context.Context) {
+	if t := tagsFrom(ctx); t != defaultTags {
+		h.want = t
+	}
 }
 
 // Close ends any borrowing. database/sql calls it when it discards the handle.
@@ -280,27 +364,16 @@ func (h *conn) start(ctx context.Context, op, query string) (*physConn, time.Tim
 	if h.c.cfg.LeakThreshold > 0 {
 		pc.borrow.lastQuery.Store(op == opQuery)
 	}
-	if l := h.part.limiter; l != nil {
-		if err := l.Wait(ctx); err != nil {
-			return nil, time.Time{}, fmt.Errorf("sqlpool: partition %q QueryRate: %w", h.part.name, err)
-		}
-	}
 	if !h.enterOp() {
 		return nil, time.Time{}, ErrReclaimed
 	}
-	return pc, h.queryStart(pc, op, query), nil
+	return pc, h.queryStart(ctx, pc, op, query), nil
 }
 
-// abandonOp ends an operation begun by start that did not run (runStmt's
-// errArgCount) without calling end.
-func (h *conn) abandonOp() {
-	h.exitOp(nil)
-}
-
-func (h *conn) queryStart(pc *physConn, op, query string) time.Time {
+func (h *conn) queryStart(ctx context.Context, pc *physConn, op, query string) time.Time {
 	hk := &h.c.cfg.Hooks
 	if hk.OnQueryStart != nil {
-		hk.OnQueryStart(QueryEvent{Partition: h.part.name, ConnID: pc.id, Op: op, Query: query})
+		hk.OnQueryStart(QueryEvent{Ctx: ctx, Partition: h.part.name, ConnID: pc.id, Op: op, Query: query})
 	}
 	if hk.OnQueryEnd != nil {
 		return time.Now()
@@ -313,26 +386,26 @@ func (h *conn) queryStart(pc *physConn, op, query string) time.Time {
 // some errors by identity), except for lib/pq's ambiguous ErrBadConn
 // (ErrConnLost).
 func (h *conn) end(ctx context.Context, op, query string, t0 time.Time, err error) error {
-	return h.finish(op, query, t0, err, err != nil && ctx.Err() != nil)
+	return h.finish(ctx, op, query, t0, err, err != nil && ctx.Err() != nil)
 }
 
 // endTx is end for a Commit or Rollback, which take no context: a context
 // error is the caller's cancellation.
 func (h *conn) endTx(op string, t0 time.Time, err error) error {
-	return h.finish(op, "", t0, err, errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))
+	return h.finish(context.Background(), op, "", t0, err, errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))
 }
 
 // finish is end and endTx; canceled says err is the caller's cancellation.
-func (h *conn) finish(op, query string, t0 time.Time, err error, canceled bool) error {
+func (h *conn) finish(ctx context.Context, op, query string, t0 time.Time, err error, canceled bool) error {
 	err = h.exitOp(err)
 	if err != nil {
 		h.classify(err, canceled)
 	}
 	if f := h.c.cfg.Hooks.OnQueryEnd; f != nil && h.pc != nil {
-		f(QueryEvent{Partition: h.part.name, ConnID: h.pc.Value().id, Op: op, Query: query, Duration: time.Since(t0), Err: err})
+		f(QueryEvent{Ctx: ctx, Partition: h.part.name, ConnID: h.pc.Value().id, Op: op, Query: query, Duration: time.Since(t0), Err: err})
 	}
 	err = h.check(err)
-	if h.bad && h.c.badConnAmbiguous && (op == opExec || op == opQuery || op == opCommit) {
+	if h.bad && h.c.traits.badConnAmbiguous && (op == opExec || op == opQuery || op == opCommit) {
 		// The driver says ErrBadConn even after the statement went out:
 		// database/sql must not run it again.
 		return fmt.Errorf("%w: %v", ErrConnLost, err)
@@ -353,28 +426,41 @@ func (h *conn) Ping(ctx context.Context) error {
 	return h.end(ctx, opPing, "", t0, err)
 }
 
-// ExecContext runs query through the statement cache (CacheAll), or on the
-// physical connection as database/sql would (ctxDriverExec), or returns
-// driver.ErrSkip so that database/sql prepares it.
+// ExecContext runs query, between one OnQueryStart and one OnQueryEnd: see
+// exec.
 func (h *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	if h.implicit(query, args) {
-		r, err := runStmt(ctx, h, opExec, query, func(si driver.Stmt) (driver.Result, error) {
-			if n := si.NumInput(); n >= 0 && n != len(args) {
-				return nil, errArgCount
-			}
-			return stmtExec(ctx, si, args)
-		})
-		if err != errArgCount {
-			return r, err
-		}
-		h.abandonOp()
-	}
 	pc, t0, err := h.start(ctx, opExec, query)
 	if err != nil {
 		return nil, err
 	}
-	r, err := pc.exec(ctx, query, args)
+	r, err := h.exec(ctx, pc, query, args)
 	return r, h.end(ctx, opExec, query, t0, err)
+}
+
+// exec runs query on pc: in a transaction of its own set up for the
+// partition (Pooler), or through the statement cache (CacheAll), or else as
+// database/sql would (ctxDriverExec); driver.ErrSkip makes database/sql
+// prepare it.
+func (h *conn) exec(ctx context.Context, pc *physConn, query string, args []driver.NamedValue) (driver.Result, error) {
+	if h.wrapTx() {
+		return h.execInTx(ctx, pc, query, args)
+	}
+	if h.implicit(query, args) && !h.c.traits.execKeepsStmt {
+		r, err := withStmt(ctx, h, pc, query, true, func(si driver.Stmt) (driver.Result, error) {
+			if n := si.NumInput(); n >= 0 && n != len(args) {
+				return nil, errFallBack
+			}
+			return stmtExec(ctx, si, args)
+		})
+		if err != errFallBack {
+			return r, err
+		}
+	}
+	r, err := pc.exec(ctx, query, args)
+	if err == nil && h.c.traits.family == familyPostgres {
+		err = h.c.afterSessionStmt(ctx, pc, query)
+	}
+	return r, err
 }
 
 func (pc *physConn) exec(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
@@ -391,29 +477,57 @@ func (pc *physConn) exec(ctx context.Context, query string, args []driver.NamedV
 	return pc.legacyExecer.Exec(query, dargs)
 }
 
-// QueryContext runs query through the statement cache (CacheAll), or on the
-// physical connection as database/sql would (ctxDriverQuery), or returns
-// driver.ErrSkip so that database/sql prepares it. The rows are the driver's
-// own.
-func (h *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	if h.implicit(query, args) {
-		r, err := runStmt(ctx, h, opQuery, query, func(si driver.Stmt) (driver.Rows, error) {
-			if n := si.NumInput(); n >= 0 && n != len(args) {
-				return nil, errArgCount
-			}
-			return stmtQuery(ctx, si, args)
-		})
-		if err != errArgCount {
-			return r, err
-		}
-		h.abandonOp()
+// afterSessionStmt keeps sqlpool's view of a PostgreSQL session true after
+// a statement the borrower ran itself: DISCARD ALL and DEALLOCATE drop the
+// session's prepared statements (forget the cache), DISCARD ALL and RESET
+// undo the partition's setup (run it again at the next borrowing).
+func (c *Connector) afterSessionStmt(ctx context.Context, pc *physConn, query string) error {
+	stmts, label := sessionWipe(query)
+	if label {
+		pc.label.Store(nil)
 	}
+	if stmts {
+		return c.dropStmts(ctx, pc)
+	}
+	return nil
+}
+
+// QueryContext runs query, between one OnQueryStart and one OnQueryEnd: see
+// query. The rows are the driver's own, except in a transaction sqlpool
+// opened (Pooler), which they end when closed.
+func (h *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	pc, t0, err := h.start(ctx, opQuery, query)
 	if err != nil {
 		return nil, err
 	}
-	r, err := pc.query(ctx, query, args)
+	r, err := h.query(ctx, pc, query, args)
 	return r, h.end(ctx, opQuery, query, t0, err)
+}
+
+// query is exec for queries.
+func (h *conn) query(ctx context.Context, pc *physConn, query string, args []driver.NamedValue) (driver.Rows, error) {
+	if h.wrapTx() {
+		return h.queryInTx(ctx, pc, query, args)
+	}
+	if h.implicit(query, args) {
+		r, err := withStmt(ctx, h, pc, query, true, func(si driver.Stmt) (driver.Rows, error) {
+			if n := si.NumInput(); n >= 0 && n != len(args) {
+				return nil, errFallBack
+			}
+			return stmtQuery(ctx, si, args)
+		})
+		if err != errFallBack {
+			return r, err
+		}
+	}
+	r, err := pc.query(ctx, query, args)
+	if err == nil && h.c.traits.family == familyPostgres {
+		if err = h.c.afterSessionStmt(ctx, pc, query); err != nil {
+			r.Close()
+			return nil, err
+		}
+	}
+	return r, err
 }
 
 func (pc *physConn) query(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
@@ -433,14 +547,15 @@ func (pc *physConn) query(ctx context.Context, query string, args []driver.Named
 // implicit reports whether a query or exec on the connection runs through the
 // statement cache: in CacheAll mode, with arguments, and one statement only
 // (a driver's prepare may silently drop what follows the first, as SQLite's
-// does). A statement whose placeholders do not match the arguments falls back
-// to the driver's own path (errArgCount), so errors are the driver's.
+// does). A statement whose placeholders do not match the arguments, or that
+// the cache has no room for, takes the driver's own path (errFallBack), so
+// errors are the driver's.
 func (h *conn) implicit(query string, args []driver.NamedValue) bool {
 	return h.c.mode == CacheAll && len(args) > 0 && !strings.Contains(strings.TrimRight(query, "; \t\r\n"), ";")
 }
 
-// errArgCount makes an implicit statement fall back to the driver's path.
-var errArgCount = errors.New("sqlpool: argument count differs from the statement's")
+// errFallBack makes an implicit statement take the driver's own path.
+var errFallBack = errors.New("sqlpool: statement not run: take the driver's path")
 
 // Prepare prepares query without a context.
 func (h *conn) Prepare(query string) (driver.Stmt, error) {
@@ -450,17 +565,32 @@ func (h *conn) Prepare(query string) (driver.Stmt, error) {
 // PrepareContext prepares query on the physical connection (or finds it in
 // its cache), so that errors surface here as with the bare driver, and
 // returns a statement that runs on whichever physical connection the handle
-// has bound when it executes.
+// has bound when it executes. A COPY gets a statement of its own, closed by
+// its Close or before its transaction ends. Behind a transaction pooler
+// (Pooler) any other statement keeps only its SQL text: nothing is sent
+// until it runs, on the driver's one-off path.
 func (h *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	copying := isCopy(query)
+	if h.c.textStmts && !copying {
+		return &stmt{h: h, query: query, numInput: -1}, nil
+	}
 	pc, t0, err := h.start(ctx, opPrepare, query)
 	if err != nil {
 		return nil, err
 	}
-	ps, err := pc.stmt(ctx, query, true)
+	var ps driver.Stmt
+	if copying {
+		ps, err = pc.prepareDriver(ctx, query)
+	} else {
+		ps, err = pc.stmt(ctx, query, false)
+	}
 	if err = h.end(ctx, opPrepare, query, t0, err); err != nil {
 		return nil, err
 	}
 	s := &stmt{h: h, query: query, numInput: ps.NumInput(), proto: ps}
+	if copying {
+		s.own = pc.cache.own(ps)
+	}
 	//lint:ignore SA1019 passed through
 	if _, ok := ps.(driver.ColumnConverter); ok {
 		return ccStmt{s}, nil
@@ -474,13 +604,19 @@ func (h *conn) Begin() (driver.Tx, error) {
 }
 
 // BeginTx starts a transaction on the physical connection, which stays bound
-// until it ends.
+// until it ends. Behind a transaction pooler (Pooler), the partition's setup
+// runs first thing in it.
 func (h *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
 	pc, t0, err := h.start(ctx, opBegin, "")
 	if err != nil {
 		return nil, err
 	}
 	t, err := pc.begin(ctx, opts)
+	if err == nil && len(h.part.txSetup) > 0 {
+		if err = pc.txSetup(ctx, h.part); err != nil {
+			t.Rollback()
+		}
+	}
 	if err = h.end(ctx, opBegin, "", t0, err); err != nil {
 		return nil, err
 	}
@@ -573,7 +709,8 @@ func (t *tx) Commit() error {
 		t.h.setTx(false)
 		return ErrReclaimed
 	}
-	t0 := t.h.queryStart(t.h.pc.Value(), opCommit, "")
+	t.h.pc.Value().cache.closeOwned() // a COPY ends before its transaction
+	t0 := t.h.queryStart(context.Background(), t.h.pc.Value(), opCommit, "")
 	err := t.tx.Commit()
 	t.h.setTx(false)
 	return t.h.endTx(opCommit, t0, err)
@@ -584,7 +721,8 @@ func (t *tx) Rollback() error {
 		t.h.setTx(false)
 		return ErrReclaimed
 	}
-	t0 := t.h.queryStart(t.h.pc.Value(), opRollback, "")
+	t.h.pc.Value().cache.closeOwned()
+	t0 := t.h.queryStart(context.Background(), t.h.pc.Value(), opRollback, "")
 	err := t.tx.Rollback()
 	t.h.setTx(false)
 	return t.h.endTx(opRollback, t0, err)

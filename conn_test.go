@@ -76,8 +76,9 @@ func TestRoutingSurvivesDatabaseSQLsOwnCap(t *testing.T) {
 
 func TestTransactionAndConnPinTheSession(t *testing.T) {
 	db, c, _ := fakeDB(t, drivertest.Options{}, sqlpool.Config{})
-	a := sqlpool.WithTenant(context.Background(), "a")
-	b := sqlpool.WithTenant(context.Background(), "b")
+	ctx := context.Background()
+	a := sqlpool.WithTenant(ctx, "a")
+	b := sqlpool.WithTenant(ctx, "b")
 	// Two idle connections, so a moved session would show.
 	c1, _ := db.Conn(a)
 	c2, _ := db.Conn(a)
@@ -91,8 +92,12 @@ func TestTransactionAndConnPinTheSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := queryInt(t, a, tx, "CONNID")
-	if second := queryInt(t, b, tx, "CONNID"); second != first {
-		t.Errorf("a differently tagged statement in a Tx ran on connection %d, want %d", second, first)
+	var n int64
+	if err := tx.QueryRowContext(b, "CONNID").Scan(&n); !errors.Is(err, sqlpool.ErrPartitionMismatch) {
+		t.Errorf("tenant b's statement in tenant a's Tx: %v (ran on %d), want ErrPartitionMismatch", err, n)
+	}
+	if second := queryInt(t, ctx, tx, "CONNID"); second != first { // untagged: the Tx's own
+		t.Errorf("an untagged statement in a Tx ran on connection %d, want %d", second, first)
 	}
 	if s := c.Stats(); s.InUse != 1 {
 		t.Errorf("in use during Tx = %d, want 1", s.InUse)
@@ -103,13 +108,37 @@ func TestTransactionAndConnPinTheSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	first = queryInt(t, a, conn, "CONNID")
-	if second := queryInt(t, b, conn, "CONNID"); second != first {
-		t.Errorf("a differently tagged statement on a sql.Conn ran on connection %d, want %d", second, first)
+	first = queryInt(t, ctx, conn, "CONNID") // binds to a, db.Conn's context
+	if err := conn.QueryRowContext(b, "CONNID").Scan(&n); !errors.Is(err, sqlpool.ErrPartitionMismatch) {
+		t.Errorf("tenant b's statement on tenant a's sql.Conn: %v (ran on %d), want ErrPartitionMismatch", err, n)
+	}
+	if second := queryInt(t, a, conn, "CONNID"); second != first {
+		t.Errorf("a's statement on a's sql.Conn ran on connection %d, want %d", second, first)
 	}
 	conn.Close()
-	if s := c.Stats(); s.InUse != 0 {
+	s := c.Stats()
+	if s.InUse != 0 {
 		t.Errorf("in use after Conn.Close = %d, want 0", s.InUse)
+	}
+	if got := s.Partitions[sqlpool.DefaultPartition].Acquires; got != 0 {
+		t.Errorf("%d acquisitions in the default partition, want 0: db.Conn(a) must bind to a", got)
+	}
+}
+
+func TestConnBindsToItsContextsPartition(t *testing.T) {
+	db, _, _ := fakeDB(t, drivertest.Options{}, sqlpool.Config{})
+	a := sqlpool.WithTenant(context.Background(), "a")
+	b := sqlpool.WithTenant(context.Background(), "b")
+	conn, err := db.Conn(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var n int64
+	// The first statement, tagged for another tenant, must not bind a's
+	// sql.Conn to b.
+	if err := conn.QueryRowContext(b, "CONNID").Scan(&n); !errors.Is(err, sqlpool.ErrPartitionMismatch) {
+		t.Errorf("tenant b's first statement on tenant a's sql.Conn: %v, want ErrPartitionMismatch", err)
 	}
 }
 

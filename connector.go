@@ -50,10 +50,10 @@ type Connector struct {
 	live          map[*physConn]struct{} // guarded by connMu
 	closedCache   CacheStats             // guarded by connMu: counters of closed connections
 
-	// badConnAmbiguous: the driver returns driver.ErrBadConn even when a
-	// statement may have reached the server (lib/pq).
-	badConnAmbiguous bool
-	acquireTimeout   time.Duration     // the pool's, normalised
+	traits         traits            // the wrapped driver's behaviour
+	textStmts      bool              // Pooler: prepared statements keep only their text
+	cacheMaxBytes  int               // SQL bytes cached per connection
+	acquireTimeout time.Duration     // the pool's, normalised
 	metrics          bool              // record to rec
 	rec              *monitor.Recorder // per-partition metrics
 
@@ -90,6 +90,9 @@ func NewConnector(d driver.Driver, dsn string, cfg Config) (*Connector, error) {
 			"use a file, or mode=memory&cache=shared, or set MaxSize 1, MaxLifetime -1 and IdleTimeout -1 "+
 			"(and no MaxUses, ReclaimBorrowed, or Recycle that replaces connections)", dsn)
 	}
+	if cfg.Pooler == PoolerTransaction {
+		dsn = poolerDSN(traitsOf(d), dsn)
+	}
 	var base driver.Connector = dsnConnector{dsn: dsn, d: d}
 	if dc, ok := d.(driver.DriverContext); ok {
 		var err error
@@ -124,10 +127,16 @@ func newConnector(base driver.Connector, d driver.Driver, cfg Config) (*Connecto
 		cacheMaxTotal: int64(cfg.StatementCacheMaxTotal),
 		live:          make(map[*physConn]struct{}),
 	}
+	c.traits = traitsOf(d)
 	if c.mode == CacheDefault {
-		c.mode = cacheModeFor(d)
+		c.mode = c.traits.cacheMode
 	}
-	c.badConnAmbiguous = driverPackage(d) == "github.com/lib/pq"
+	if cfg.Pooler == PoolerTransaction {
+		if err := checkPoolerConnector(c.traits, base); err != nil {
+			return nil, err
+		}
+		c.mode, c.textStmts = CacheOff, true
+	}
 	c.rec = monitor.NewRecorder(monitor.RecorderConfig{})
 	c.metrics = !cfg.DisableMetrics
 	if c.cacheSize == 0 {
@@ -139,10 +148,13 @@ func newConnector(base driver.Connector, d driver.Driver, cfg Config) (*Connecto
 	if c.cacheMaxTotal == 0 {
 		c.cacheMaxTotal = defaultStatementCacheMaxTotal
 	}
-	if err := c.newRouter(cfg.Routing, d); err != nil {
+	if c.cacheMaxBytes = cfg.StatementCacheMaxBytes; c.cacheMaxBytes == 0 {
+		c.cacheMaxBytes = defaultStatementCacheMaxBytes
+	}
+	if err := c.newRouter(cfg.Routing); err != nil {
 		return nil, err
 	}
-	c.recycleMode, c.reset = cfg.Recycle, resetPlanFor(d, cfg.ResetSQL)
+	c.recycleMode, c.reset = cfg.Recycle, resetPlanFor(c.traits, cfg.ResetSQL)
 	// CloseTimeout takes borrowed connections back too: the same machinery.
 	c.reclaim, c.maxUses = cfg.ReclaimBorrowed || cfg.CloseTimeout > 0, cfg.MaxUses
 	c.pool, err = pool.New[*physConn](factory{c}, pcfg)
@@ -186,7 +198,9 @@ func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
 		}
 		pc.ReleaseUnused()
 	}
-	return &conn{c: c}, nil
+	h := &conn{c: c}
+	h.setWant(ctx) // the caller's, unless database/sql's opener dials for it (no tags)
+	return h, nil
 }
 
 // Driver returns a driver that opens Connectors like this one (with the
@@ -358,7 +372,7 @@ func (f factory) Create(ctx context.Context) (*physConn, error) {
 	if f := c.cfg.Hooks.OnConnect; f != nil {
 		f(ConnectEvent{ConnID: pc.id, Duration: time.Since(t0)})
 	}
-	pc.cache.max = c.cacheSize
+	pc.cache.max, pc.cache.maxBytes = c.cacheSize, c.cacheMaxBytes
 	pc.total, pc.maxTotal = &c.cachedTotal, c.cacheMaxTotal
 	if !c.probed.Load() {
 		c.checker.Store(&pc.checker)
@@ -381,6 +395,12 @@ func (c *Connector) connect(ctx context.Context) (driver.Conn, error) {
 	dc, err := c.base.Connect(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if c.textStmts && c.traits.pgx {
+		if err := checkPgxExecMode(dc); err != nil {
+			dc.Close()
+			return nil, err
+		}
 	}
 	if f := c.cfg.AfterConnect; f != nil {
 		if err := f(ctx, dc); err != nil {

@@ -27,6 +27,13 @@ var (
 // statement a second time. Retry only what is safe to run twice.
 var ErrConnLost = errors.New("sqlpool: connection lost after the statement was sent; it may have run")
 
+// ErrPartitionMismatch: an operation of a transaction or *sql.Conn, whose
+// session is pinned to the partition it started in, came with a context
+// routed to another partition. sqlpool refuses it rather than run one
+// tenant's statement on another tenant's session: start a transaction or
+// *sql.Conn per tenant, each with its tenant's context.
+var ErrPartitionMismatch = errors.New("sqlpool: context routed to another partition than its transaction's or *sql.Conn's")
+
 // TimeoutError is the type of an ErrAcquireTimeout error; errors.As gives the
 // state of the pool when the acquisition gave up.
 type TimeoutError = pool.TimeoutError

@@ -40,6 +40,8 @@ type ConnectEvent struct {
 
 // AcquireEvent describes one borrowing of a physical connection.
 type AcquireEvent struct {
+	// Ctx is the context of the operation that asked, for tracing.
+	Ctx       context.Context
 	Partition string
 	ConnID    int64         // 0 when Err is set
 	Wait      time.Duration // time to get the connection, checks included
@@ -55,6 +57,9 @@ type ReleaseEvent struct {
 
 // QueryEvent describes one operation on a physical connection.
 type QueryEvent struct {
+	// Ctx is the operation's context, for tracing; context.Background()
+	// for Commit and Rollback, which take none.
+	Ctx       context.Context
 	Partition string
 	ConnID    int64
 	Op        string        // query, exec, prepare, begin, commit, rollback, ping

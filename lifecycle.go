@@ -131,7 +131,6 @@ type resetPlan struct {
 	sql         []string // statements, in order
 	resetter    bool     // the driver's ResetSession resets the session by itself
 	deallocates bool     // sql drops the session's prepared statements
-	pgx         bool     // reset pgx's own statement and description caches
 }
 
 // ok reports whether the plan resets anything: otherwise Checked replaces.
@@ -139,17 +138,8 @@ func (r resetPlan) ok() bool { return len(r.sql) > 0 || r.resetter }
 
 // resetPlanFor returns the session reset of driver d, with resetSQL (the
 // Config's) instead of the driver's default when it is set.
-func resetPlanFor(d driver.Driver, resetSQL string) resetPlan {
-	var r resetPlan
-	pkg := driverPackage(d)
-	switch {
-	case pkg == "github.com/lib/pq":
-		r.sql = []string{"DISCARD ALL"}
-	case strings.HasPrefix(pkg, "github.com/jackc/pgx"):
-		r.sql, r.pgx = []string{"DISCARD ALL"}, true
-	case strings.HasSuffix(pkg, "go-mssqldb"):
-		r.resetter = true
-	}
+func resetPlanFor(t traits, resetSQL string) resetPlan {
+	r := resetPlan{sql: t.fullReset, resetter: strings.HasSuffix(t.pkg, "go-mssqldb")}
 	if resetSQL != "" {
 		r.sql = []string{resetSQL}
 	}
@@ -162,17 +152,6 @@ func resetPlanFor(d driver.Driver, resetSQL string) resetPlan {
 	return r
 }
 
-// driverPackage returns the import path of d's package.
-func driverPackage(d driver.Driver) string {
-	t := reflect.TypeOf(d)
-	for t != nil && t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if t == nil {
-		return ""
-	}
-	return t.PkgPath()
-}
 
 // recycle ends a borrowing that leaves the connection usable, by the
 // recycling strategy: the connection goes back to the pool as it is
@@ -226,12 +205,17 @@ func (c *Connector) resetSession(pc *physConn) error {
 	}
 	pc.label.Store(nil)
 	if c.reset.deallocates {
-		pc.forgetStmts()
-		if c.reset.pgx {
-			if err := pgxDeallocateAll(ctx, pc.Conn); err != nil {
-				return err
-			}
-		}
+		return c.dropStmts(ctx, pc)
+	}
+	return nil
+}
+
+// dropStmts forgets pc's statements after the server dropped them all
+// (DISCARD ALL, DEALLOCATE ALL), and pgx's own caches of them.
+func (c *Connector) dropStmts(ctx context.Context, pc *physConn) error {
+	pc.forgetStmts()
+	if c.traits.pgx {
+		return pgxDeallocateAll(ctx, pc.Conn)
 	}
 	return nil
 }
@@ -378,7 +362,7 @@ func (h *conn) exitOp(err error) error {
 // 22 data, 23 integrity, 40 rollback, 42 syntax or access, when the driver
 // reports a SQLSTATE); every other error marks the borrowing failed.
 func (h *conn) classify(err error, canceled bool) {
-	if err == nil || err == driver.ErrSkip || err == errArgCount || errors.Is(err, ErrReclaimed) {
+	if err == nil || err == driver.ErrSkip || err == errFallBack || errors.Is(err, ErrReclaimed) {
 		return
 	}
 	if canceled {

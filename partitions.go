@@ -25,6 +25,7 @@ type partState struct {
 	cfg     partition.Config
 	setup   []string      // session setup statements, in order; none: no session state
 	reset   []string      // statements that undo setup; nil with setup: replace the connection
+	txSetup []string      // behind a transaction pooler: setup run in each transaction
 	sem     chan struct{} // a slot per connection the partition may hold; nil: no cap
 	limiter *rate.Limiter // QueryRate; nil: no cap
 	rec     *monitor.PartitionRecorder
@@ -37,22 +38,32 @@ type partState struct {
 	inUse    atomic.Int64 // borrowings in progress
 }
 
-// newPartState builds a partition's runtime state; d is the dialect for the
-// statement timeout.
-func newPartState(c partition.Config, d dialect) *partState {
+// newPartState builds a partition's runtime state for drivers with traits
+// t; behind a transaction pooler its setup runs in each transaction.
+func newPartState(c partition.Config, t traits, pooler bool) *partState {
 	ps := &partState{name: c.Name, cfg: c}
-	if c.SetupSQL != "" {
-		ps.setup = append(ps.setup, c.SetupSQL)
-	}
-	if c.ResetSQL != "" {
-		ps.reset = append(ps.reset, c.ResetSQL)
-	}
-	if c.StatementTimeout > 0 {
-		ps.setup = append(ps.setup, fmt.Sprintf(d.setTimeout, c.StatementTimeout.Milliseconds()))
-		ps.reset = append(ps.reset, d.resetTimeout)
-	}
-	if c.SetupSQL != "" && c.ResetSQL == "" {
-		ps.reset = nil // cannot be undone: replace the connection instead
+	switch {
+	case pooler:
+		if c.SetupSQL != "" {
+			ps.txSetup = append(ps.txSetup, c.SetupSQL)
+		}
+		if c.StatementTimeout > 0 {
+			ps.txSetup = append(ps.txSetup, fmt.Sprintf("SELECT set_config('statement_timeout', '%d', true)", c.StatementTimeout.Milliseconds()))
+		}
+	default:
+		if c.SetupSQL != "" {
+			ps.setup = append(ps.setup, c.SetupSQL)
+		}
+		if c.ResetSQL != "" {
+			ps.reset = append(ps.reset, c.ResetSQL)
+		}
+		if c.StatementTimeout > 0 {
+			ps.setup = append(ps.setup, fmt.Sprintf(t.setTimeout, c.StatementTimeout.Milliseconds()))
+			ps.reset = append(ps.reset, t.resetTimeout)
+		}
+		if c.SetupSQL != "" && c.ResetSQL == "" {
+			ps.reset = nil // cannot be undone: replace the connection instead
+		}
 	}
 	if c.MaxSize > 0 {
 		ps.sem = make(chan struct{}, c.MaxSize)
@@ -63,40 +74,16 @@ func newPartState(c partition.Config, d dialect) *partState {
 	return ps
 }
 
-// dialect is what sqlpool must know of a database's SQL for partition
-// statement timeouts.
-type dialect struct {
-	setTimeout   string // fmt template with the timeout in milliseconds
-	resetTimeout string
-}
-
-// dialectOf returns the dialect of a driver, by its package.
-func dialectOf(d driver.Driver) (dialect, bool) {
-	switch pkg := driverPackage(d); {
-	case pkg == "github.com/lib/pq", strings.HasPrefix(pkg, "github.com/jackc/pgx"):
-		return dialect{"SET statement_timeout = %d", "SET statement_timeout = DEFAULT"}, true
-	case pkg == "github.com/go-sql-driver/mysql":
-		return dialect{"SET SESSION max_execution_time = %d", "SET SESSION max_execution_time = DEFAULT"}, true
-	}
-	return dialect{}, false
-}
-
 // newRouter makes the Connector's partition router from cfg.Routing.
-func (c *Connector) newRouter(cfg partition.RouterConfig, d driver.Driver) error {
-	dia, known := dialectOf(d)
-	check := func(pc partition.Config) error {
-		if pc.StatementTimeout > 0 && !known {
-			return fmt.Errorf("sqlpool: invalid Config: partition %q has a StatementTimeout, which sqlpool can set only on PostgreSQL and MySQL", pc.Name)
-		}
-		return nil
-	}
+func (c *Connector) newRouter(cfg partition.RouterConfig) error {
 	for _, pc := range append(cfg.Partitions, cfg.Template) {
-		if err := check(pc); err != nil {
+		if err := c.checkPartition(pc); err != nil {
 			return err
 		}
 	}
+	pooler := c.cfg.Pooler == PoolerTransaction
 	cfg.NewState = func(pc partition.Config) any {
-		ps := newPartState(pc, dia)
+		ps := newPartState(pc, c.traits, pooler)
 		ps.id = c.partIDs.Add(1)
 		ps.rec = c.rec.Partition(pc.Name)
 		return ps
@@ -108,6 +95,45 @@ func (c *Connector) newRouter(cfg partition.RouterConfig, d driver.Driver) error
 	}
 	c.router = r
 	return nil
+}
+
+// checkPartition refuses a partition's settings that the driver or the
+// Pooler cannot honour.
+func (c *Connector) checkPartition(pc partition.Config) error {
+	name := pc.Name
+	if name == "" {
+		name = "Template"
+	}
+	if c.cfg.Pooler != PoolerTransaction {
+		if pc.StatementTimeout > 0 && c.traits.setTimeout == "" {
+			return fmt.Errorf("sqlpool: invalid Config: partition %q has a StatementTimeout, which sqlpool can set only on PostgreSQL and MySQL: "+
+				"set the timeout in the DSN or in SetupSQL instead", name)
+		}
+		return nil
+	}
+	switch {
+	case pc.ResetSQL != "":
+		return fmt.Errorf("sqlpool: invalid Config: partition %q has a ResetSQL, but behind a transaction pooler (Pooler) "+
+			"there is no session to reset: write SetupSQL transaction-local (set_config(..., true) or SET LOCAL) and drop ResetSQL", name)
+	case sessionScoped(pc.SetupSQL):
+		return fmt.Errorf("sqlpool: invalid Config: partition %q SetupSQL %q sets session state, which a transaction pooler (Pooler) "+
+			"hands to other clients after each transaction: make it transaction-local (set_config(name, value, true) or SET LOCAL); "+
+			"sqlpool runs it inside every transaction", name, pc.SetupSQL)
+	case pc.StatementTimeout > 0 && c.traits.family != familyPostgres:
+		return fmt.Errorf("sqlpool: invalid Config: partition %q has a StatementTimeout, which sqlpool can set per transaction "+
+			"(Pooler) only on PostgreSQL: set it in the server or DSN instead", name)
+	}
+	return nil
+}
+
+// sessionScoped reports whether a setup statement sets session state in one
+// of the usual forms: SET (not SET LOCAL), or set_config(..., false).
+func sessionScoped(sql string) bool {
+	u := strings.ToUpper(strings.Join(strings.Fields(sql), " "))
+	if strings.HasPrefix(u, "SET ") && !strings.HasPrefix(u, "SET LOCAL ") {
+		return true
+	}
+	return strings.Contains(u, "SET_CONFIG(") && (strings.Contains(u, "FALSE)") || strings.Contains(u, "FALSE )"))
 }
 
 // route returns the partition of an operation tagged with t.
@@ -180,14 +206,20 @@ func (e *partitionTimeout) Unwrap() []error {
 	return []error{ErrAcquireTimeout}
 }
 
-// errReplace says that a connection's session cannot be reset for another
-// partition: it must be replaced.
+// errReplace says that a connection's session cannot be made to serve
+// another partition: it must be replaced.
 var errReplace = errors.New("sqlpool: session cannot be reset")
 
-// setLabel makes pc's session serve ps: it resets the session of the partition
-// pc served last and runs ps's setup, unless pc already serves ps. Any
-// failure leaves the connection unusable: the caller closes it.
-func (pc *physConn) setLabel(ctx context.Context, ps *partState) error {
+// setLabel makes pc's session serve ps, unless it already does. A session
+// that served another partition is reset first when either partition sets
+// session state: fully with the driver's reset (PostgreSQL's DISCARD ALL,
+// which drops temporary tables, variables, advisory locks and prepared
+// statements, and fails inside a transaction block), after the old
+// partition's ResetSQL; where the driver has none, by that ResetSQL alone;
+// with neither, or when the reset fails, the connection is replaced
+// (errReplace). Then ps's setup runs. A setup failure leaves the connection
+// unusable: the caller closes it.
+func (c *Connector) setLabel(ctx context.Context, pc *physConn, ps *partState) error {
 	old := pc.label.Load()
 	if old == ps {
 		if len(ps.setup) > 0 {
@@ -195,15 +227,21 @@ func (pc *physConn) setLabel(ctx context.Context, ps *partState) error {
 		}
 		return nil
 	}
-	dirty := old != nil && len(old.setup) > 0
-	if dirty && old.reset == nil {
+	full := c.traits.fullReset
+	dirty := old != nil && (len(old.setup) > 0 || len(ps.setup) > 0 && len(full) > 0)
+	if dirty && len(full) == 0 && old.reset == nil {
 		return errReplace
 	}
 	pc.label.Store(nil) // until both steps succeed
 	if dirty {
-		for _, q := range old.reset {
+		for _, q := range append(old.reset, full...) {
 			if err := pc.execSession(ctx, q); err != nil {
-				return fmt.Errorf("sqlpool: partition %q reset: %w", old.name, err)
+				return fmt.Errorf("%w: partition %q reset: %w", errReplace, old.name, err)
+			}
+		}
+		if len(full) > 0 {
+			if err := c.dropStmts(ctx, pc); err != nil {
+				return fmt.Errorf("%w: %w", errReplace, err)
 			}
 		}
 	}
@@ -227,59 +265,79 @@ func (pc *physConn) setLabel(ctx context.Context, ps *partState) error {
 }
 
 // acquire borrows a physical connection for an operation tagged t, begun at
-// start: it routes t to its partition, waits for a slot of the partition,
-// borrows from the pool and labels the session for the partition. A
-// connection whose session cannot be reset or set up is closed, never
-// reused, and another is tried.
+// start: it routes t to its partition, waits for the partition's QueryRate
+// (before anything is borrowed, so that a throttled tenant holds nothing),
+// and borrows a connection labeled for it.
 func (c *Connector) acquire(ctx context.Context, start time.Time, t *tags) (*pool.Conn[*physConn], *partState, error) {
 	ps, err := c.route(t)
 	if err != nil {
 		return nil, nil, err
 	}
-	pc, err := c.acquireFor(ctx, start, ps, t.priority)
+	stale := false
+	if ps.limiter != nil {
+		if err := ps.limiter.Wait(ctx); err != nil {
+			return nil, ps, fmt.Errorf("sqlpool: partition %q QueryRate: %w", ps.name, err)
+		}
+		stale = true
+	}
+	pc, err := c.acquireFor(ctx, start, stale, ps, t.priority)
 	return pc, ps, err
 }
 
 // acquireFor borrows a physical connection labeled for ps, holding one of
-// its slots, for an acquisition begun at start; on error the slot is given
-// back.
-func (c *Connector) acquireFor(ctx context.Context, start time.Time, ps *partState, prio Priority) (*pool.Conn[*physConn], error) {
-	stale, err := ps.enter(ctx, c.acquireTimeout) // after a wait, start is out of date for the pool
+// its slots, for an acquisition begun at start (stale: long ago, read the
+// clock again); on error, or a panic in BeforeAcquire, what it holds is
+// given back.
+func (c *Connector) acquireFor(ctx context.Context, start time.Time, stale bool, ps *partState, prio Priority) (*pool.Conn[*physConn], error) {
+	waited, err := ps.enter(ctx, c.acquireTimeout)
 	if err != nil {
 		return nil, err
 	}
+	stale = stale || waited
+	var pc *pool.Conn[*physConn]
+	done := false
+	defer func() {
+		if !done { // an error, or a panicking BeforeAcquire
+			if pc != nil {
+				pc.Destroy(pool.CloseEvicted)
+			}
+			ps.leave()
+		}
+	}()
 	vetoes := 0
 	for attempt := 1; ; attempt++ {
 		if stale {
 			start = clock.Now()
 		}
 		stale = true // another attempt comes later
-		pc, err := c.pool.AcquireAt(ctx, start, prio, ps.id)
+		pc, err = c.pool.AcquireAt(ctx, start, prio, ps.id)
 		if err != nil {
-			ps.leave()
+			pc = nil
 			return nil, acquireError(err)
 		}
 		if f := c.cfg.BeforeAcquire; f != nil && !f(ctx, pc.Value().Conn) {
 			pc.Destroy(pool.CloseEvicted)
+			pc = nil
 			attempt--
 			if vetoes++; vetoes > c.pool.Config().MaxSize {
-				ps.leave()
-				return nil, fmt.Errorf("sqlpool: BeforeAcquire vetoed %d connections in a row", vetoes)
+				return nil, fmt.Errorf("sqlpool: BeforeAcquire vetoed %d connections in a row: check what it refuses", vetoes)
 			}
 			continue
 		}
-		err = pc.Value().setLabel(ctx, ps)
+		err = c.setLabel(ctx, pc.Value(), ps)
 		if err == nil {
 			pc.SetLabel(ps.id)
+			done = true
 			return pc, nil
 		}
-		if err == errReplace {
+		if errors.Is(err, errReplace) {
 			pc.Destroy(pool.CloseEvicted)
+			pc = nil
 			continue // bounded: each attempt closes an idle connection, then the pool dials
 		}
 		pc.Destroy(pool.CloseErrors)
+		pc = nil
 		if !errors.Is(err, driver.ErrBadConn) || attempt == 3 || ctx.Err() != nil {
-			ps.leave()
 			return nil, acquireError(err)
 		}
 	}
@@ -328,7 +386,7 @@ func (c *Connector) warm(ctx context.Context) {
 		var held []*pool.Conn[*physConn]
 		for range n {
 			actx, cancel := context.WithTimeout(ctx, c.validationTimeout)
-			pc, err := c.acquireFor(actx, clock.Now(), ps, PriorityLow)
+			pc, err := c.acquireFor(actx, clock.Now(), false, ps, PriorityLow)
 			cancel()
 			if err != nil {
 				break // tried again next time

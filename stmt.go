@@ -3,6 +3,7 @@ package sqlpool
 import (
 	"context"
 	"database/sql/driver"
+	"errors"
 )
 
 // stmt is a prepared statement of a handle. It names its SQL; each execution
@@ -14,8 +15,12 @@ type stmt struct {
 	numInput int
 	// proto is the physical statement first prepared, asked for argument
 	// checks before a connection is bound: drivers' checkers depend on the
-	// statement's SQL, not on its connection's state.
+	// statement's SQL, not on its connection's state. nil for a statement
+	// that keeps only its text (Pooler).
 	proto driver.Stmt
+	// own is the physical statement of a COPY, which runs only where it was
+	// prepared; nil for any other.
+	own *ownedStmt
 }
 
 var (
@@ -25,11 +30,17 @@ var (
 	_ driver.NamedValueChecker = (*stmt)(nil)
 )
 
-// Close does nothing: the physical statements belong to the connections'
-// caches, or close when their borrowing ends.
-func (s *stmt) Close() error { return nil }
+// Close closes a COPY's own statement; any other physical statement belongs
+// to a connection's cache, or closes when its borrowing ends.
+func (s *stmt) Close() error {
+	if s.own != nil && s.own.live(s.h) {
+		return s.own.sc.closeOwn(s.own.si)
+	}
+	return nil
+}
 
-// NumInput returns the driver's count of placeholders.
+// NumInput returns the driver's count of placeholders, or -1 (unknown: the
+// driver checks) for a statement that keeps only its text.
 func (s *stmt) NumInput() int { return s.numInput }
 
 // Exec runs the statement without a context.
@@ -42,19 +53,54 @@ func (s *stmt) Query(args []driver.Value) (driver.Rows, error) {
 	return s.QueryContext(context.Background(), valueToNamedValue(args))
 }
 
-// ExecContext runs the physical statement of the bound connection.
+// ExecContext runs the physical statement of the bound connection, or the
+// driver's one-off path for a statement that keeps only its text and on a
+// driver whose Exec leaves a statement active (execKeepsStmt).
 func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
-	return runStmt(ctx, s.h, opExec, s.query, func(si driver.Stmt) (driver.Result, error) {
+	if s.own == nil && (s.proto == nil || s.h.c.traits.execKeepsStmt) {
+		return s.h.ExecContext(ctx, s.query, args)
+	}
+	return runStmt(ctx, s, opExec, func(si driver.Stmt) (driver.Result, error) {
 		return stmtExec(ctx, si, args)
 	})
 }
 
-// QueryContext runs the physical statement of the bound connection.
+// QueryContext runs the physical statement of the bound connection, or the
+// driver's one-off path for a statement that keeps only its text.
 func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
-	return runStmt(ctx, s.h, opQuery, s.query, func(si driver.Stmt) (driver.Rows, error) {
+	if s.own == nil && s.proto == nil {
+		return s.h.QueryContext(ctx, s.query, args)
+	}
+	return runStmt(ctx, s, opQuery, func(si driver.Stmt) (driver.Rows, error) {
 		return stmtQuery(ctx, si, args)
 	})
 }
+
+// runStmt runs fn with s's physical statement on the bound connection,
+// within the hooks of operation op.
+func runStmt[R any](ctx context.Context, s *stmt, op string, fn func(driver.Stmt) (R, error)) (R, error) {
+	h := s.h
+	pc, t0, err := h.start(ctx, op, s.query)
+	if err != nil {
+		var zero R
+		return zero, err
+	}
+	var r R
+	if s.own != nil {
+		if !s.own.live(h) {
+			err = errCopyMoved
+		} else {
+			r, err = fn(s.own.si)
+		}
+	} else {
+		r, err = withStmt(ctx, h, pc, s.query, false, fn)
+	}
+	return r, h.end(ctx, op, s.query, t0, err)
+}
+
+// errCopyMoved is the error of a COPY statement run outside the borrowing
+// it was prepared in.
+var errCopyMoved = errors.New("sqlpool: a COPY statement runs only in the transaction (or *sql.Conn) it was prepared in: prepare it there, and close it before the transaction ends")
 
 // stmtExec runs a driver statement as database/sql would
 // (ctxDriverStmtExec): its StmtExecContext, or else its Exec, never
@@ -86,7 +132,7 @@ func stmtQuery(ctx context.Context, si driver.Stmt, args []driver.NamedValue) (d
 // CheckNamedValue uses the driver statement's checker, else its connection's,
 // exactly the lookup database/sql makes, which only one checker may answer.
 func (s *stmt) CheckNamedValue(nv *driver.NamedValue) error {
-	if c, ok := s.proto.(driver.NamedValueChecker); ok {
+	if c, ok := s.proto.(driver.NamedValueChecker); ok { // false for a nil proto
 		return c.CheckNamedValue(nv)
 	}
 	return s.h.CheckNamedValue(nv)

@@ -3,8 +3,6 @@ package sqlpool
 import (
 	"context"
 	"database/sql/driver"
-	"errors"
-	"strings"
 	"sync/atomic"
 )
 
@@ -12,6 +10,7 @@ import (
 const (
 	defaultStatementCacheSize     = 64
 	defaultStatementCacheMaxTotal = 1024
+	defaultStatementCacheMaxBytes = 1 << 20
 )
 
 // stmtCache is one physical connection's prepared statements: an LRU of
@@ -24,14 +23,17 @@ const (
 // closed, so no statement is ever closed under an open Rows, without counting
 // references.
 type stmtCache struct {
-	max     int                    // entries kept; 0: none
-	entries map[string]*cachedStmt // by SQL text
+	max      int                    // entries kept; 0: none
+	maxBytes int                    // SQL text bytes kept
+	bytes    int                    // SQL text bytes of entries
+	entries  map[string]*cachedStmt // by SQL text
 	// The LRU list: head is the most recently used.
 	head, tail *cachedStmt
 	borrowing  uint64 // sequence of the current borrowing
 
 	temps   map[string]driver.Stmt // uncached statements of this borrowing
 	retired []driver.Stmt          // invalidated during this borrowing
+	owned   []driver.Stmt          // COPY statements of this borrowing, each its *stmt's
 
 	cached, hits, misses, evictions, prepares, invalidations atomic.Int64
 }
@@ -70,10 +72,14 @@ func (sc *stmtCache) stats() CacheStats {
 	}
 }
 
-// stmt returns the physical statement for query: cached, or prepared now and
-// cached when cache is set and there is room, or else kept until the
+// stmt returns the physical statement for query: cached, or prepared now
+// and cached when there is room. Otherwise an implicit statement (CacheAll's
+// queries with arguments) is not prepared (errFallBack: the caller takes the
+// driver's one-off path), so that no input can make a connection keep
+// statements past the cache's bounds, even inside one long transaction; an
+// explicit one (a prepare the borrower asked for) is kept until the
 // borrowing ends.
-func (pc *physConn) stmt(ctx context.Context, query string, cache bool) (driver.Stmt, error) {
+func (pc *physConn) stmt(ctx context.Context, query string, implicit bool) (driver.Stmt, error) {
 	sc := &pc.cache
 	if e := sc.entries[query]; e != nil {
 		sc.hits.Add(1)
@@ -84,13 +90,21 @@ func (pc *physConn) stmt(ctx context.Context, query string, cache bool) (driver.
 	if si, ok := sc.temps[query]; ok {
 		return si, nil
 	}
+	room := pc.makeRoom(len(query))
+	if !room && implicit {
+		return nil, errFallBack
+	}
 	sc.misses.Add(1)
 	si, err := pc.prepareDriver(ctx, query)
 	if err != nil {
+		if room {
+			pc.total.Add(-1)
+		}
 		return nil, err
 	}
 	sc.prepares.Add(1)
-	if cache && pc.cacheAdd(query, si) {
+	if room {
+		sc.insert(query, si)
 		return si, nil
 	}
 	if sc.temps == nil {
@@ -117,26 +131,31 @@ func (pc *physConn) prepareDriver(ctx context.Context, query string) (driver.Stm
 	return si, err
 }
 
-// cacheAdd caches si if the connection's and the pool's caps allow, evicting
-// this connection's least recently used unpinned statement when needed.
-func (pc *physConn) cacheAdd(query string, si driver.Stmt) bool {
+// makeRoom makes room in the cache for a statement of n bytes of SQL,
+// evicting this connection's least recently used unpinned statements, and
+// reserves its place under the pool's total cap. It reports false when the
+// caps cannot be met.
+func (pc *physConn) makeRoom(n int) bool {
 	sc := &pc.cache
-	if sc.max <= 0 {
+	if sc.max <= 0 || n > sc.maxBytes {
 		return false
 	}
-	if len(sc.entries) >= sc.max && !sc.evict(pc.total) {
-		return false
+	for len(sc.entries) >= sc.max || sc.bytes+n > sc.maxBytes {
+		if !sc.evict(pc.total) {
+			return false
+		}
 	}
-	if !pc.reserve() && (!sc.evict(pc.total) || !pc.reserve()) {
-		return false
-	}
+	return pc.reserve() || sc.evict(pc.total) && pc.reserve()
+}
+
+// insert caches si, whose place makeRoom reserved.
+func (sc *stmtCache) insert(query string, si driver.Stmt) {
 	e := &cachedStmt{query: query, si: si, borrowing: sc.borrowing}
 	if sc.entries == nil {
 		sc.entries = make(map[string]*cachedStmt, sc.max)
 	}
 	sc.entries[query] = e
 	sc.pushFront(e)
-	return true
 }
 
 // reserve takes one place under the pool's total cap.
@@ -180,9 +199,51 @@ func (pc *physConn) invalidate(query string) {
 	}
 }
 
+// own keeps si, a COPY's statement, for the borrowing.
+func (sc *stmtCache) own(si driver.Stmt) *ownedStmt {
+	sc.owned = append(sc.owned, si)
+	return &ownedStmt{si: si, sc: sc, borrowing: sc.borrowing}
+}
+
+// closeOwn closes si if the borrowing still owns it.
+func (sc *stmtCache) closeOwn(si driver.Stmt) error {
+	for i, o := range sc.owned {
+		if o == si {
+			sc.owned = append(sc.owned[:i], sc.owned[i+1:]...)
+			return si.Close()
+		}
+	}
+	return nil
+}
+
+// closeOwned closes the borrowing's COPY statements: before its transaction
+// ends, or with the borrowing.
+func (sc *stmtCache) closeOwned() {
+	for i, si := range sc.owned {
+		si.Close()
+		sc.owned[i] = nil
+	}
+	sc.owned = sc.owned[:0]
+}
+
+// ownedStmt is a statement one *stmt owns, in one borrowing.
+type ownedStmt struct {
+	si        driver.Stmt
+	sc        *stmtCache
+	borrowing uint64
+}
+
+// live reports whether o's borrowing is the one h has now.
+func (o *ownedStmt) live(h *conn) bool {
+	return h.pc != nil && &h.pc.Value().cache == o.sc && o.sc.borrowing == o.borrowing
+}
+
 // endBorrowing closes the statements that do not outlive the borrowing and
 // unpins the cached ones.
 func (sc *stmtCache) endBorrowing() {
+	if len(sc.owned) > 0 {
+		sc.closeOwned()
+	}
 	if len(sc.temps) > 0 { // an empty map's range and clear cost as much as the rest
 		for _, si := range sc.temps {
 			si.Close()
@@ -211,6 +272,7 @@ func (pc *physConn) closeAllStmts() {
 
 func (sc *stmtCache) pushFront(e *cachedStmt) {
 	sc.cached.Add(1)
+	sc.bytes += len(e.query)
 	e.prev, e.next = nil, sc.head
 	if sc.head != nil {
 		sc.head.prev = e
@@ -234,6 +296,7 @@ func (sc *stmtCache) remove(e *cachedStmt) {
 	e.prev, e.next = nil, nil
 	delete(sc.entries, e.query)
 	sc.cached.Add(-1)
+	sc.bytes -= len(e.query)
 }
 
 func (sc *stmtCache) moveToFront(e *cachedStmt) {
@@ -245,59 +308,36 @@ func (sc *stmtCache) moveToFront(e *cachedStmt) {
 	sc.pushFront(e)
 }
 
-// planInvalidated reports whether err says the server threw away the plan of
-// a prepared statement, which re-preparing fixes: PostgreSQL's "cached plan
-// must not change result type" (SQLSTATE 0A000), MySQL's error 1615
-// ("Prepared statement needs to be re-prepared").
-func planInvalidated(err error) bool {
-	var state interface{ SQLState() string }
-	if errors.As(err, &state) && state.SQLState() == "0A000" &&
-		strings.Contains(err.Error(), "cached plan must not change result type") {
-		return true
-	}
-	return strings.Contains(err.Error(), "Error 1615")
-}
-
-// runStmt runs fn with query's physical statement, within the hooks of
-// operation op. When the server has invalidated a cached plan, the entry is
-// dropped and, outside a transaction, the statement is prepared again and fn
-// retried once; inside one, the error is returned (the transaction is
-// aborted anyway). No other error is retried.
-func runStmt[R any](ctx context.Context, h *conn, op, query string, fn func(driver.Stmt) (R, error)) (R, error) {
-	var zero R
-	pc, t0, err := h.start(ctx, op, query)
+// withStmt runs fn with query's physical statement on pc (see stmt for
+// implicit). When the server has invalidated a cached plan, or no longer
+// knows the statement (SQLSTATE 26000: a borrower ran DEALLOCATE ALL or
+// DISCARD ALL), the entry (for 26000, the whole cache: they are all gone)
+// is dropped and, outside a transaction, the statement is prepared again
+// and fn retried once: the server ran nothing. Inside one, the error is
+// returned (the transaction is aborted anyway). No other error is retried.
+func withStmt[R any](ctx context.Context, h *conn, pc *physConn, query string, implicit bool, fn func(driver.Stmt) (R, error)) (R, error) {
+	si, err := pc.stmt(ctx, query, implicit)
 	if err != nil {
+		var zero R
 		return zero, err
 	}
-	si, err := pc.stmt(ctx, query, true)
-	if err != nil {
-		return zero, h.end(ctx, op, query, t0, err)
-	}
 	r, err := fn(si)
-	if err != nil && planInvalidated(err) {
+	if err == nil || err == errFallBack {
+		return r, err
+	}
+	switch {
+	case stmtGone(err):
+		pc.cache.invalidations.Add(1)
+		pc.forgetStmts()
+	case planInvalidated(err):
 		pc.invalidate(query)
-		if !h.tx {
-			if si, err = pc.stmt(ctx, query, true); err == nil {
-				r, err = fn(si)
-			}
+	default:
+		return r, err
+	}
+	if !h.tx {
+		if si, err = pc.stmt(ctx, query, implicit); err == nil {
+			r, err = fn(si)
 		}
 	}
-	if err == errArgCount {
-		return r, err // not run: the caller takes the driver's path
-	}
-	return r, h.end(ctx, op, query, t0, err)
-}
-
-// cacheModeFor picks the statement cache mode for a driver: off for pgx,
-// which caches statements itself; all for lib/pq, go-sql-driver/mysql and
-// mattn/go-sqlite3, which do not, and whose one-off queries with arguments
-// cost extra round trips (or parses); explicit for any other driver.
-func cacheModeFor(d driver.Driver) CacheMode {
-	switch pkg := driverPackage(d); {
-	case strings.HasPrefix(pkg, "github.com/jackc/pgx"):
-		return CacheOff
-	case pkg == "github.com/lib/pq", pkg == "github.com/go-sql-driver/mysql", pkg == "github.com/mattn/go-sqlite3":
-		return CacheAll
-	}
-	return CacheExplicit
+	return r, err
 }

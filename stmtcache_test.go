@@ -146,9 +146,11 @@ func TestEvictionNeverClosesAStatementWithOpenRows(t *testing.T) {
 		t.Fatalf("rows after another statement: %d %d, %v", a, b, rows.Err())
 	}
 	rows.Close()
-	conn.Close() // the borrowing ends: the uncached statement closes
-	if n := d.Stats().StmtCloses; n != 1 {
-		t.Errorf("statement closes after the borrowing = %d, want 1", n)
+	conn.Close()
+	// No room in the cache: the second statement ran the driver's one-off
+	// way, and nothing was kept for it.
+	if s := d.Stats(); s.StmtCloses != 0 || s.Prepares != 1 {
+		t.Errorf("after the borrowing: %d statements prepared, %d closed; want 1, 0", s.Prepares, s.StmtCloses)
 	}
 }
 
