@@ -54,8 +54,8 @@ type Connector struct {
 	textStmts      bool              // Pooler: prepared statements keep only their text
 	cacheMaxBytes  int               // SQL bytes cached per connection
 	acquireTimeout time.Duration     // the pool's, normalised
-	metrics          bool              // record to rec
-	rec              *monitor.Recorder // per-partition metrics
+	metrics        bool              // record to rec
+	rec            *monitor.Recorder // per-partition metrics
 
 	ctx           context.Context // canceled by Close (stop): maintenance exits
 	stop          context.CancelFunc

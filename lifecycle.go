@@ -152,7 +152,6 @@ func resetPlanFor(t traits, resetSQL string) resetPlan {
 	return r
 }
 
-
 // recycle ends a borrowing that leaves the connection usable, by the
 // recycling strategy: the connection goes back to the pool as it is
 // (Fast), after a full session reset (Checked), or is replaced (Replace).

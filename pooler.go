@@ -47,7 +47,7 @@ func poolerDSN(t traits, dsn string) string {
 		}
 		return dsn // the driver reports what is wrong with it
 	}
-	return strings.TrimSpace(dsn+" "+key+"="+val) // key=value form
+	return strings.TrimSpace(dsn + " " + key + "=" + val) // key=value form
 }
 
 // checkPoolerConnector refuses a lib/pq connector that would send queries
