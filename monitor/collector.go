@@ -25,9 +25,50 @@ import (
 // The histograms' buckets are exact counts kept beside the HDR histograms,
 // at bounds from 100 µs to one minute (see Latency.Buckets); their sums are
 // exact too.
+//
+// The partition label takes at most DefaultTopPartitions+1 values: the most
+// active partitions, and OverflowPartition adding up the rest, so that the
+// sum over partitions stays the pool's total (see CollectorConfig). Its
+// values are valid UTF-8 without control characters, at most MaxNameLength
+// bytes, whatever names the pool was given.
 func NewCollector(report func() Report) prometheus.Collector {
+	return NewCollectorWithConfig(CollectorConfig{Report: report})
+}
+
+// CollectorConfig configures NewCollectorWithConfig.
+type CollectorConfig struct {
+	// Report returns the pool's current Report; it is called once per
+	// scrape. Required.
+	Report func() Report
+	// TopPartitions is the number of partitions labeled apart: the most
+	// active ones, by acquisition attempts since the statistics started
+	// plus connections in use and acquisitions waiting now. The others
+	// are added up under the partition label OverflowPartition. A
+	// partition that enters or leaves the top moves its counts between its
+	// own series and OverflowPartition's, which Prometheus reads as a
+	// counter reset: choose a bound above the number of partitions you
+	// want to follow. Zero or negative: DefaultTopPartitions (50).
+	TopPartitions int
+}
+
+// NewCollectorWithConfig is NewCollector with a configurable bound on the
+// partition label. It panics if cfg.Report is nil.
+func NewCollectorWithConfig(cfg CollectorConfig) prometheus.Collector {
+	if cfg.Report == nil {
+		panic("monitor: NewCollectorWithConfig: CollectorConfig.Report is nil")
+	}
+	if cfg.TopPartitions <= 0 {
+		cfg.TopPartitions = DefaultTopPartitions
+	}
+	return newCollector(cfg.Report, cfg.TopPartitions)
+}
+
+// newCollector returns the collector of report that labels top partitions
+// apart (unbounded: all of them, their names made safe).
+func newCollector(report func() Report, top int) *collector {
 	return &collector{
 		report: report,
+		top:    top,
 		connections: prometheus.NewDesc("sqlpool_connections",
 			"Physical connections open, by partition and state (idle or in_use).",
 			[]string{"partition", "state"}, nil),
@@ -65,6 +106,7 @@ func NewCollector(report func() Report) prometheus.Collector {
 // collector is the Collector of NewCollector. Its Descs are built once.
 type collector struct {
 	report func() Report
+	top    int // partitions labeled apart
 
 	connections, maxConnections, queue, leaked *prometheus.Desc
 	acquires, wait, hold                       *prometheus.Desc
@@ -86,9 +128,11 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect takes one report and sends its metrics.
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
-	r := c.report()
-	// A label value that is not valid UTF-8 (a partition name comes from
-	// the application) fails that one metric, not the whole scrape.
+	// Partition names come from requests: boundReport makes them valid
+	// label values, unique, and few. Should a label value still be
+	// invalid (a closing reason, say), it fails that one metric, not the
+	// whole scrape.
+	r := boundReport(c.report(), c.top, unbounded)
 	send := func(d *prometheus.Desc, m prometheus.Metric, err error) {
 		if err != nil {
 			m = prometheus.NewInvalidMetric(d, err)
@@ -118,7 +162,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.queue, p.Waiting, p.Name)
 	}
 	gauge(c.maxConnections, r.Pool.MaxSize)
-	gauge(c.leaked, len(r.Leaks))
+	gauge(c.leaked, len(r.Leaks)+r.OmittedLeaks)
 	counter(c.created, r.Pool.Created)
 	counter(c.connectErrors, r.Pool.ConnectErrors)
 	for reason, n := range r.Pool.Closed {

@@ -193,21 +193,3 @@ sqlpool_wait_queue_length{partition="default"} 4
 		t.Error(err)
 	}
 }
-
-func TestCollectorFailsOnlyTheMetricsOfAnInvalidPartitionName(t *testing.T) {
-	rep := sampleReport()
-	rep.Pool.Partitions = append(rep.Pool.Partitions, monitor.PartitionState{Name: "bad\xff", InUse: 1})
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(monitor.NewCollector(func() monitor.Report { return rep }))
-	mfs, err := reg.Gather() // must not panic
-	if err == nil {
-		t.Error("Gather accepted a label value that is not UTF-8")
-	}
-	found := false
-	for _, mf := range mfs {
-		found = found || mf.GetName() == "sqlpool_acquires_total"
-	}
-	if !found {
-		t.Error("an invalid partition name cost the other metrics")
-	}
-}

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
@@ -20,8 +22,11 @@ type stats struct {
 }
 
 // WriteJSON writes r, with its Efficiency, as one JSON document (the body
-// of /api/stats).
+// of /api/stats). Partition names are made safe as the collector's labels
+// are (see NewCollector); every partition is written: bound the report
+// first where it can hold too many (the handler does).
 func WriteJSON(w io.Writer, r Report) error {
+	r = boundReport(r, unbounded, unbounded)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(stats{Report: r, Efficiency: r.Efficiency()})
@@ -33,13 +38,16 @@ func WriteJSON(w io.Writer, r Report) error {
 // extra dimension of the few metrics that have one (the result of
 // acquires_total, the reason of connections_closed_total, the statistic of
 // a latency: mean, p50, p95, p99, max, the hour of acquisitions_by_hour).
-// Durations are in seconds. A partition name that a spreadsheet would take
-// for a formula (starting with =, +, -, @, tab or carriage return) is
-// prefixed with a single quote.
+// Durations are in seconds. Partition names are made safe as the
+// collector's labels are (see NewCollector), and every partition is
+// written: bound the report first where it can hold too many (the handler
+// does). A partition name or key that a spreadsheet would take for a formula
+// is prefixed with a single quote (see csvSafe).
 func WriteCSV(w io.Writer, r Report) error {
+	r = boundReport(r, unbounded, unbounded)
 	cw := csv.NewWriter(w)
 	row := func(metric, partition, key, value string) {
-		cw.Write([]string{metric, csvSafe(partition), key, value}) // errors are sticky: checked by Error
+		cw.Write([]string{metric, csvSafe(partition), csvSafe(key), value}) // errors are sticky: checked by Error
 	}
 	num := func(metric, partition, key string, v int64) {
 		row(metric, partition, key, strconv.FormatInt(v, 10))
@@ -70,7 +78,8 @@ func WriteCSV(w io.Writer, r Report) error {
 	e := r.Efficiency()
 	float("utilization", "", "", e.Utilization)
 	float("reuse_rate", "", "", e.ReuseRate)
-	num("leaked_connections", "", "", int64(len(r.Leaks)))
+	num("leaked_connections", "", "", int64(len(r.Leaks)+r.OmittedLeaks))
+	num("omitted_partitions", "", "", int64(r.OmittedPartitions))
 	for _, ps := range p.Partitions {
 		num("idle", ps.Name, "", int64(ps.Idle))
 		num("in_use", ps.Name, "", int64(ps.InUse))
@@ -111,19 +120,32 @@ func WriteCSV(w io.Writer, r Report) error {
 	return cw.Error()
 }
 
-// csvSafe defuses a cell that a spreadsheet would evaluate as a formula.
+// csvSafe defuses a cell that a spreadsheet would evaluate as a formula,
+// after OWASP's CSV injection guidance and ASVS 1.2.10: a cell whose first
+// character is =, +, -, @, a tab, a carriage return, a line feed or NUL, or
+// their full-width forms (＝＋－＠), or any of those after leading spaces and
+// control characters, is prefixed with a single quote.
 func csvSafe(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
+	for i, r := range s {
+		switch {
+		case strings.ContainsRune("=+-@\t\r\n\x00＝＋－＠", r):
+			return "'" + s
+		case i == 0 && (unicode.IsControl(r) || r == utf8.RuneError):
+			return "'" + s // whatever follows: a reader may drop it
+		case unicode.IsSpace(r):
+			continue
+		}
+		return s
 	}
 	return s
 }
 
 // WritePrometheus writes r's metrics (those of NewCollector) in the
-// Prometheus text format.
+// Prometheus text format, with every partition labeled apart: bound the
+// report first where it can hold too many (the handler does).
 func WritePrometheus(w io.Writer, r Report) error {
 	reg := prometheus.NewRegistry()
-	if err := reg.Register(NewCollector(func() Report { return r })); err != nil {
+	if err := reg.Register(newCollector(func() Report { return r }, unbounded)); err != nil {
 		return err
 	}
 	// Gather returns what it could gather beside an error (an invalid

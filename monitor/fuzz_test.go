@@ -1,11 +1,15 @@
 package monitor_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/csv"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sqlpool/sqlpool/monitor"
 )
@@ -19,6 +23,8 @@ func FuzzHandler(f *testing.F) {
 		{"GET", "/api/export?format=csv", "", ""},
 		{"POST", "/api/resize", "Bearer token", `{"max_size": 4}`},
 		{"POST", "/api/drain", "Bearer token", `{"partition": "<script>"}`},
+		{"POST", "/api/drain", "Bearer token", `{"partition": "\u0000=cmd|' /C calc'!A0"}`},
+		{"POST", "/api/evict", "Bearer token", "{\"partition\": \"\xff\xfe\"}"},
 		{"POST", "/api/evict", "Bearer wrong", `{}`},
 		{"POST", "/api/resize", "Bearer token", `{"max_size": -1e309}`},
 		{"DELETE", "/api/reset", "Bearer token", ""},
@@ -55,6 +61,51 @@ func FuzzHandler(f *testing.F) {
 		}
 		if acted && auth != "Bearer token" {
 			t.Errorf("%s %s ran an action with Authorization %q", method, path, auth)
+		}
+	})
+}
+
+// FuzzPartitionName gives the monitor a partition of any name, beside one
+// whose name differs by an invalid byte: the collector must pass a pedantic
+// registry, the exports parse, the names shown be safe, and no CSV cell
+// start a formula.
+func FuzzPartitionName(f *testing.F) {
+	for _, name := range hostileNames {
+		f.Add(name)
+	}
+	f.Add("\x00@SUM(1)")
+	f.Add(" ＝1+1")
+	f.Fuzz(func(t *testing.T, name string) {
+		r := monitor.NewRecorder(monitor.RecorderConfig{})
+		var rep monitor.Report
+		for _, n := range []string{name, name + "\xff"} {
+			r.RecordAcquire(n, time.Millisecond, monitor.ResultSuccess)
+			rep.Pool.Partitions = append(rep.Pool.Partitions, monitor.PartitionState{Name: n, InUse: 1})
+			rep.Leaks = append(rep.Leaks, monitor.Leak{Partition: n})
+		}
+		rep.Metrics = r.Snapshot()
+		report := func() monitor.Report { return rep }
+
+		got := gather(t, monitor.NewCollector(report))
+		for _, p := range got["sqlpool_connections"].partitions() {
+			checkSafeName(t, "label", p)
+		}
+		h := monitor.NewHandler(monitor.HandlerConfig{Report: report})
+		if w := serve(t, h, "GET", "/metrics", ""); w.Code != http.StatusOK {
+			t.Errorf("/metrics: %d", w.Code)
+		}
+		if w := serve(t, h, "GET", "/api/export?format=json", ""); w.Code != http.StatusOK || !json.Valid(w.Body.Bytes()) {
+			t.Errorf("JSON export: %d %s", w.Code, w.Body)
+		}
+		w := serve(t, h, "GET", "/api/export?format=csv", "")
+		records, err := csv.NewReader(bytes.NewReader(w.Body.Bytes())).ReadAll()
+		if err != nil {
+			t.Fatalf("CSV export does not parse: %v", err)
+		}
+		for _, rec := range records[1:] {
+			if p := strings.TrimLeft(rec[1], " "); p != "" && strings.ContainsAny(p[:1], "=+-@\t\r\n\x00") {
+				t.Errorf("CSV cell %q starts a formula", rec[1])
+			}
 		}
 	})
 }

@@ -66,6 +66,16 @@ type HandlerConfig struct {
 	// constant time. Empty: the API is read-only and every POST is refused
 	// with 403.
 	Token string
+	// TopPartitions bounds the partitions that every list of the API, the
+	// dashboard, the exports and /metrics show apart: the most active
+	// ones, as CollectorConfig.TopPartitions; the others are added up under
+	// OverflowPartition and counted (omitted_partitions). Zero or
+	// negative: DefaultTopPartitions (50).
+	TopPartitions int
+	// MaxLeaks bounds the leaks listed (/api/leaks, /api/stats, the
+	// dashboard, the exports): the longest held; the others are counted
+	// (omitted_leaks). Zero or negative: DefaultMaxLeaks (100).
+	MaxLeaks int
 }
 
 // The dashboard page's files.
@@ -89,6 +99,10 @@ var dashboardFS embed.FS
 //	POST /api/resize, /api/suspend, /api/resume, /api/drain, /api/evict, /api/reset
 //	                       the Actions, with Authorization: Bearer <Token>
 //
+// Every list is bounded (HandlerConfig.TopPartitions, MaxLeaks) and every
+// partition name made safe (see NewCollector), however many and whatever
+// names the pool was given.
+//
 // Reads need no token: mount the handler behind your own authentication
 // where the statistics are sensitive. Mount it at a path with a trailing
 // slash (http.StripPrefix("/debug/sqlpool", h) on "/debug/sqlpool/"): the
@@ -102,13 +116,19 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 	if cfg.Report == nil {
 		panic("monitor: NewHandler: HandlerConfig.Report is nil")
 	}
-	h := &handler{report: cfg.Report, actions: cfg.Actions}
+	if cfg.TopPartitions <= 0 {
+		cfg.TopPartitions = DefaultTopPartitions
+	}
+	if cfg.MaxLeaks <= 0 {
+		cfg.MaxLeaks = DefaultMaxLeaks
+	}
+	h := &handler{report: cfg.Report, actions: cfg.Actions, top: cfg.TopPartitions, maxLeaks: cfg.MaxLeaks}
 	if cfg.Token != "" {
 		h.token = sha256.Sum256([]byte(cfg.Token))
 		h.hasToken = true
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(NewCollector(cfg.Report))
+	reg.MustRegister(newCollector(cfg.Report, h.top))
 	h.metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 
 	get := func(f http.HandlerFunc) route { return route{method: http.MethodGet, serve: f} }
@@ -141,6 +161,8 @@ type handler struct {
 	actions  Actions
 	token    [32]byte // SHA-256 of the token: equal lengths for the compare
 	hasToken bool
+	top      int // partitions shown apart
+	maxLeaks int // leaks listed
 	metrics  http.Handler
 	routes   map[string]route
 }
@@ -221,10 +243,10 @@ func staticFile(name, contentType string) http.HandlerFunc {
 	}
 }
 
-// current returns the report with nil slices and maps made empty, so that
-// JSON clients see [] and {} rather than null.
+// current returns the report bounded (boundReport), with nil slices and
+// maps made empty, so that JSON clients see [] and {} rather than null.
 func (h *handler) current() Report {
-	r := h.report()
+	r := boundReport(h.report(), h.top, h.maxLeaks)
 	if r.Leaks == nil {
 		r.Leaks = []Leak{}
 	}
@@ -284,6 +306,9 @@ type queueBody struct {
 	QueueFull  int64         `json:"acquire_queue_full"`
 	Canceled   int64         `json:"acquire_canceled"`
 	Wait       Latency       `json:"wait"`
+	// OmittedPartitions are the partitions added up in Partitions'
+	// OverflowPartition.
+	OmittedPartitions int `json:"omitted_partitions"`
 }
 
 // queueLength is one partition's waiting acquisitions.
@@ -296,7 +321,7 @@ func (h *handler) queue(w http.ResponseWriter, r *http.Request) {
 	rep := h.current()
 	t := rep.Metrics.Total
 	q := queueBody{
-		Waiting: rep.Pool.Waiting, Partitions: []queueLength{},
+		Waiting: rep.Pool.Waiting, Partitions: []queueLength{}, OmittedPartitions: rep.OmittedPartitions,
 		Attempts: t.Attempts, Timeouts: t.Timeouts, QueueFull: t.QueueFull, Canceled: t.Canceled, Wait: t.Wait,
 	}
 	for _, p := range rep.Pool.partitionStates() {
@@ -310,9 +335,13 @@ func (h *handler) queue(w http.ResponseWriter, r *http.Request) {
 type partitionReport struct {
 	PartitionState
 	Metrics Metrics `json:"metrics"`
+	// Omitted, on the OverflowPartition row, is the number of partitions
+	// it adds up beside its own (Report.OmittedPartitions).
+	Omitted int `json:"omitted_partitions,omitempty"`
 }
 
 // partitionReports joins the pool's partitions and the recorder's by name.
+// Bound rep first.
 func partitionReports(rep Report) []partitionReport {
 	byName := map[string]*partitionReport{}
 	var out []*partitionReport
@@ -335,6 +364,9 @@ func partitionReports(rep Report) []partitionReport {
 	slices.SortFunc(out, func(a, b *partitionReport) int { return strings.Compare(a.Name, b.Name) })
 	reports := make([]partitionReport, len(out))
 	for i, p := range out {
+		if p.Name == OverflowPartition {
+			p.Omitted = rep.OmittedPartitions
+		}
 		reports[i] = *p
 	}
 	return reports
@@ -347,12 +379,13 @@ func (h *handler) partitions(w http.ResponseWriter, r *http.Request) {
 // leaksBody is the body of /api/leaks.
 type leaksBody struct {
 	Detected int64  `json:"detected_total"` // since recording started or was reset
-	Leaks    []Leak `json:"leaks"`          // held past the threshold now
+	Leaks    []Leak `json:"leaks"`          // held past the threshold now, the longest held first
+	Omitted  int    `json:"omitted"`        // held past the threshold now, beyond HandlerConfig.MaxLeaks
 }
 
 func (h *handler) leaks(w http.ResponseWriter, r *http.Request) {
 	rep := h.current()
-	writeJSON(w, http.StatusOK, leaksBody{Detected: rep.Metrics.Total.LeaksDetected, Leaks: rep.Leaks})
+	writeJSON(w, http.StatusOK, leaksBody{Detected: rep.Metrics.Total.LeaksDetected, Leaks: rep.Leaks, Omitted: rep.OmittedLeaks})
 }
 
 // dashboardData is the body of /api/dashboard: what the page shows.
@@ -377,6 +410,11 @@ type dashboardData struct {
 	Leaks         []Leak               `json:"leaks"`
 	Partitions    []dashboardPartition `json:"partitions"`
 	History       []Sample             `json:"history"`
+
+	// OmittedPartitions and OmittedLeaks are Report's: what the bounds
+	// left out of Partitions (added up under OverflowPartition) and Leaks.
+	OmittedPartitions int `json:"omitted_partitions"`
+	OmittedLeaks      int `json:"omitted_leaks"`
 }
 
 // dashboardPartition is one row of the dashboard's partition table.
@@ -405,6 +443,7 @@ func newDashboard(rep Report) dashboardData {
 		Attempts: t.Attempts, Failures: t.Failures, Timeouts: t.Timeouts,
 		Wait: t.Wait, Hold: t.Hold, LeaksDetected: t.LeaksDetected,
 		Leaks: rep.Leaks, History: rep.Metrics.History, Partitions: []dashboardPartition{},
+		OmittedPartitions: rep.OmittedPartitions, OmittedLeaks: rep.OmittedLeaks,
 	}
 	d.Wait.Buckets, d.Hold.Buckets = nil, nil
 	for _, p := range partitionReports(rep) {

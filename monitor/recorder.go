@@ -133,14 +133,16 @@ func newRecorder(cfg RecorderConfig, now func() time.Time) *Recorder {
 }
 
 // Partition returns the recorder of the named partition, creating it on
-// first use; the empty name is DefaultPartition, and names beyond
-// MaxPartitions share OverflowPartition. Looking up an existing partition
+// first use; the empty name is DefaultPartition, names beyond
+// MaxPartitions share OverflowPartition, and a name that is not valid UTF-8,
+// holds control characters or is longer than MaxNameLength is recorded
+// under a safe form of it (invalid bytes and control characters replaced
+// with U+FFFD, cut with a hash of the whole), so that names cost at most
+// MaxNameLength bytes each. Looking up an existing partition by a safe name
 // allocates nothing and takes only a read lock, but callers on a hot path
 // should look it up once and keep the handle.
 func (r *Recorder) Partition(name string) *PartitionRecorder {
-	if name == "" {
-		name = DefaultPartition
-	}
+	name = partitionName(name)
 	r.mu.RLock()
 	p := r.parts[name]
 	if p == nil && r.named >= r.maxParts {

@@ -9,6 +9,14 @@ type Report struct {
 	Pool    PoolState `json:"pool"`    // the pool's own state
 	Metrics Snapshot  `json:"metrics"` // the Recorder's Snapshot
 	Leaks   []Leak    `json:"leaks"`   // borrowings currently held past the leak threshold
+
+	// OmittedPartitions is the number of partitions added up under
+	// OverflowPartition, and OmittedLeaks the number of leaks left out of
+	// Leaks, by the bounds of the handler or the collector (see
+	// HandlerConfig.TopPartitions and MaxLeaks). The owner leaves them
+	// zero.
+	OmittedPartitions int `json:"omitted_partitions"`
+	OmittedLeaks      int `json:"omitted_leaks"`
 }
 
 // PoolState is the pool's state as its owner sees it.

@@ -49,9 +49,9 @@
     setText('acquire-rate', rate(d.acquires_per_second));
     setText('success-rate', pct(d.efficiency.success_rate));
     setText('cache-hit-rate', pct(d.efficiency.statement_cache_hit_rate));
-    setText('leaks', int(d.leaks.length));
+    setText('leaks', int(d.leaks.length + d.omitted_leaks));
     setText('leaks-detected', int(d.leaks_detected));
-    $('leaks').classList.toggle('alert', d.leaks.length > 0);
+    $('leaks').classList.toggle('alert', d.leaks.length + d.omitted_leaks > 0);
     $('suspended').hidden = !d.suspended;
     const max = Math.max(d.max_size, 1);
     $('size-meter').style.width = Math.min(100, (100 * d.size) / max) + '%';
@@ -173,11 +173,19 @@
     chart('chart-borrowed', now, times, [{ values: d.history.map((s) => s.borrowed), cls: 'borrowed' }]);
   }
 
+  // The lists are bounded by the server: say what it left out.
+  function renderOmitted(id, n, text) {
+    $(id).hidden = n === 0;
+    $(id).textContent = n === 0 ? '' : int(n) + text;
+  }
+
   function render(d) {
     renderCards(d);
     renderCharts(d);
     renderPartitions(d.partitions);
     renderLeaks(d.leaks);
+    renderOmitted('omitted-partitions', d.omitted_partitions, ' less active partitions are added up under “other”.');
+    renderOmitted('omitted-leaks', d.omitted_leaks, ' more leaks, held for less time, are not listed.');
     setText('updated', new Date(d.time).toLocaleTimeString());
   }
 
