@@ -254,9 +254,12 @@ type PartitionStats struct {
 	Acquires int64 // borrowings
 	InUse    int64 // borrowings in progress
 	Waiting  int64 // callers waiting because the partition is at its MaxSize
-	Labeled  int64 // borrowings of a connection already set up for the partition
-	Relabels int64 // borrowings that reset another partition's session first
-	Fresh    int64 // borrowings that set up an unlabeled connection
+	// Throttled counts callers waiting for the partition's QueryRate,
+	// holding no connection.
+	Throttled int64
+	Labeled   int64 // borrowings of a connection already set up for the partition
+	Relabels  int64 // borrowings that reset another partition's session first
+	Fresh     int64 // borrowings that set up an unlabeled connection
 }
 
 // Stats returns a snapshot of the pool.
@@ -280,7 +283,7 @@ func (c *Connector) Stats() Stats {
 	for _, p := range c.router.List() {
 		ps := p.State.(*partState)
 		s.Partitions[p.Name] = PartitionStats{
-			Acquires: ps.acquires.Load(), InUse: ps.inUse.Load(), Waiting: ps.waiting.Load(),
+			Acquires: ps.acquires.Load(), InUse: ps.inUse.Load(), Waiting: ps.waiting.Load(), Throttled: ps.throttled.Load(),
 			Labeled: ps.labeled.Load(), Relabels: ps.relabels.Load(), Fresh: ps.fresh.Load(),
 		}
 	}

@@ -35,7 +35,9 @@ type partState struct {
 	relabels atomic.Int64 // borrowings that reset another partition's session first
 	fresh    atomic.Int64 // borrowings that labeled an unlabeled connection
 	waiting  atomic.Int64 // callers waiting for a slot
-	inUse    atomic.Int64 // borrowings in progress
+	// throttled counts callers waiting for QueryRate.
+	throttled atomic.Int64
+	inUse     atomic.Int64 // borrowings in progress
 }
 
 // newPartState builds a partition's runtime state for drivers with traits
@@ -275,7 +277,10 @@ func (c *Connector) acquire(ctx context.Context, start time.Time, t *tags) (*poo
 	}
 	stale := false
 	if ps.limiter != nil {
-		if err := ps.limiter.Wait(ctx); err != nil {
+		ps.throttled.Add(1)
+		err := ps.limiter.Wait(ctx)
+		ps.throttled.Add(-1)
+		if err != nil {
 			return nil, ps, fmt.Errorf("sqlpool: partition %q QueryRate: %w", ps.name, err)
 		}
 		stale = true

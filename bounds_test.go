@@ -1,0 +1,233 @@
+package sqlpool_test
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lib/pq"
+	"github.com/mattn/go-sqlite3"
+
+	"github.com/sqlpool/sqlpool"
+	"github.com/sqlpool/sqlpool/drivertest"
+	"github.com/sqlpool/sqlpool/partition"
+)
+
+// A throttled tenant must hold no connection while it waits for its
+// QueryRate: with one connection, another tenant is served meanwhile.
+func TestQueryRateWaitsBeforeBorrowing(t *testing.T) {
+	routing := partition.RouterConfig{Partitions: []partition.Config{{Name: "noisy", QueryRate: 0.001}}}
+	db, c, _ := fakeDB(t, drivertest.Options{}, sqlpool.Config{MaxSize: 1, Routing: routing})
+	noisy := sqlpool.WithTenant(context.Background(), "noisy")
+	queryInt(t, noisy, db, "SELECT 1") // the burst
+	ctx, cancel := context.WithCancel(noisy)
+	done := make(chan error)
+	go func() {
+		_, err := db.ExecContext(ctx, "SELECT 1")
+		done <- err
+	}()
+	waitFor(t, "the noisy tenant waiting for its QueryRate", func() bool { return c.Stats().Partitions["noisy"].Throttled == 1 })
+	if s := c.Stats(); s.Partitions["noisy"].InUse != 0 {
+		t.Errorf("the throttled tenant holds %d connections while it waits", s.Partitions["noisy"].InUse)
+	}
+	// The only connection is free for a quiet tenant meanwhile.
+	quiet, qcancel := context.WithTimeout(sqlpool.WithTenant(context.Background(), "quiet"), 5*time.Second)
+	defer qcancel()
+	queryInt(t, quiet, db, "SELECT 2")
+	cancel()
+	if err := <-done; err == nil || !strings.Contains(err.Error(), "QueryRate") {
+		t.Errorf("throttled exec: %v, want its QueryRate wait to end with the context", err)
+	}
+}
+
+// One long transaction of distinct statements (SQL texts from input) keeps
+// no more prepared statements than the cache's bounds, in count and bytes.
+func TestStatementsBoundedInOneLongTransaction(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  sqlpool.Config
+		want int64 // statements kept at most
+	}{
+		{"count", sqlpool.Config{MaxSize: 1, StatementCacheMode: sqlpool.CacheAll, StatementCacheSize: 8}, 8},
+		{"bytes", sqlpool.Config{MaxSize: 1, StatementCacheMode: sqlpool.CacheAll, StatementCacheMaxBytes: 100}, int64(100 / len("SELECT ? 100"))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db, c, d := fakeDB(t, drivertest.Options{}, tc.cfg)
+			tx, err := db.Begin()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 500 {
+				if _, err := tx.Exec(fmt.Sprintf("SELECT ? %d", 100+i), i); err != nil {
+					t.Fatal(err)
+				}
+				s := d.Stats()
+				if open := s.Prepares - s.StmtCloses; open > tc.want {
+					t.Fatalf("after %d distinct statements in one transaction, %d are prepared, want at most %d", i+1, open, tc.want)
+				}
+			}
+			tx.Rollback()
+			if s := c.Stats().StatementCache; s.Cached > tc.want {
+				t.Errorf("%d statements cached, want at most %d", s.Cached, tc.want)
+			}
+		})
+	}
+}
+
+// A panicking OnAcquire or BeforeAcquire hook gives back the connection and
+// the partition slot it was handed: the pool serves the next caller.
+func TestPanickingHooksRelease(t *testing.T) {
+	routing := partition.RouterConfig{Template: partition.Config{MaxSize: 1}}
+	for _, which := range []string{"OnAcquire", "BeforeAcquire"} {
+		t.Run(which, func(t *testing.T) {
+			var mu sync.Mutex
+			panicking := true
+			boom := func() {
+				mu.Lock()
+				defer mu.Unlock()
+				if panicking {
+					panicking = false
+					panic("hook")
+				}
+			}
+			cfg := sqlpool.Config{MaxSize: 1, AcquireTimeout: 5 * time.Second, Routing: routing}
+			if which == "OnAcquire" {
+				cfg.Hooks.OnAcquire = func(sqlpool.AcquireEvent) { boom() }
+			} else {
+				cfg.BeforeAcquire = func(context.Context, driver.Conn) bool { boom(); return true }
+			}
+			db, c, _ := fakeDB(t, drivertest.Options{}, cfg)
+			ctx := sqlpool.WithTenant(context.Background(), "t")
+			func() {
+				defer func() {
+					if recover() == nil {
+						t.Fatal("the hook's panic did not reach the caller")
+					}
+				}()
+				db.ExecContext(ctx, "SELECT 1")
+			}()
+			if s := c.Stats(); s.InUse != 0 || s.Partitions["t"].InUse != 0 {
+				t.Fatalf("after the panic: %d connections in use, partition %d; want 0", s.InUse, s.Partitions["t"].InUse)
+			}
+			queryInt(t, ctx, db, "SELECT 1")
+		})
+	}
+}
+
+// A statement whose argument count is wrong fires OnQueryStart and
+// OnQueryEnd once each.
+func TestQueryHooksPairedOnWrongArgumentCount(t *testing.T) {
+	var mu sync.Mutex
+	var events []string
+	note := func(e sqlpool.QueryEvent, what string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if e.Ctx == nil {
+			t.Errorf("%s event without the operation's context", what)
+		}
+		events = append(events, what+" "+e.Op)
+	}
+	cfg := sqlpool.Config{StatementCacheMode: sqlpool.CacheAll, Hooks: sqlpool.Hooks{
+		OnQueryStart: func(e sqlpool.QueryEvent) { note(e, "start") },
+		OnQueryEnd:   func(e sqlpool.QueryEvent) { note(e, "end") },
+	}}
+	db, _, _ := fakeDB(t, drivertest.Options{}, cfg)
+	db.Exec("SELECT ? ?", 1) // one argument short: the driver's error
+	mu.Lock()
+	defer mu.Unlock()
+	if got := strings.Join(events, ", "); got != "start exec, end exec" {
+		t.Errorf("hook events: %s; want start exec, end exec", got)
+	}
+}
+
+// SQLite with the statement cache (the default CacheAll): an Exec of a
+// statement that returns rows is committed, and the database is not left
+// locked.
+func TestSQLiteExecReturningIsCommitted(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "returning.db")
+	c, err := sqlpool.NewConnector(&sqlite3.SQLiteDriver{}, path+"?_busy_timeout=100", sqlpool.Config{MaxSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sqlpool.OpenDB(c)
+	defer db.Close()
+	if _, err := db.Exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := db.Exec("INSERT INTO t (v) VALUES (?) RETURNING id", fmt.Sprint(i)); err != nil {
+			t.Fatal(err)
+		}
+		stmt, err := db.Prepare("INSERT INTO t (v) VALUES (?) RETURNING id")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := stmt.Exec("p" + fmt.Sprint(i)); err != nil {
+			t.Fatal(err)
+		}
+		stmt.Close()
+	}
+	// Another process (a bare connection) sees every row, and can write.
+	bare, err := sql.Open("sqlite3", path+"?_busy_timeout=100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bare.Close()
+	var n int
+	if err := bare.QueryRow("SELECT count(*) FROM t").Scan(&n); err != nil || n != 6 {
+		t.Errorf("another connection sees %d rows (%v), want 6: the writes were not committed", n, err)
+	}
+	if _, err := bare.Exec("INSERT INTO t (v) VALUES ('bare')"); err != nil {
+		t.Errorf("another connection cannot write: %v", err)
+	}
+}
+
+// lib/pq's COPY, prepared in each of three transactions on one connection,
+// loads every row: a COPY statement is never cached or reused.
+func TestPostgresCopyInEachTransaction(t *testing.T) {
+	dsn := drivertest.PostgresDSN(t)
+	admin := openPostgres(t, dsn)
+	if _, err := admin.Exec("DROP TABLE IF EXISTS sqlpool_copy; CREATE TABLE sqlpool_copy (v integer)"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Exec("DROP TABLE IF EXISTS sqlpool_copy") })
+	c, err := sqlpool.NewConnector(&pq.Driver{}, dsn, sqlpool.Config{MaxSize: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sqlpool.OpenDB(c)
+	defer db.Close()
+	for round := range 3 {
+		tx, err := db.Begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		stmt, err := tx.Prepare(pq.CopyIn("sqlpool_copy", "v"))
+		if err != nil {
+			t.Fatalf("round %d: prepare: %v", round, err)
+		}
+		if _, err := stmt.Exec(round); err != nil {
+			t.Fatalf("round %d: row: %v", round, err)
+		}
+		if _, err := stmt.Exec(); err != nil {
+			t.Fatalf("round %d: flush: %v", round, err)
+		}
+		if err := stmt.Close(); err != nil {
+			t.Fatalf("round %d: close: %v", round, err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatalf("round %d: commit: %v", round, err)
+		}
+	}
+	var n int
+	if err := db.QueryRow("SELECT count(*) FROM sqlpool_copy").Scan(&n); err != nil || n != 3 {
+		t.Errorf("%d rows copied (%v), want 3", n, err)
+	}
+}
+
