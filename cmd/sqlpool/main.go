@@ -108,6 +108,7 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, "\nExamples:\n\n")
 	fmt.Fprint(w, "\tsqlpool demo\n")
 	fmt.Fprint(w, "\tsqlpool demo -duration 10s -tenants 6 -workers 32 -max 8\n")
+	fmt.Fprint(w, "\tsqlpool demo -duration 1m -serve 127.0.0.1:8080 -token \"$TOKEN\"   # dashboard, kept up after the run\n")
 	fmt.Fprint(w, "\tsqlpool demo -driver postgres -dsn 'postgres://user@localhost:5432/db?sslmode=disable'\n")
 	fmt.Fprint(w, "\tsqlpool demo -driver mysql -dsn 'user:pass@tcp(localhost:3306)/db'\n")
 	fmt.Fprint(w, "\tsqlpool bench -driver postgres -dsn 'postgres://user@localhost:5432/db?sslmode=disable' -workload tx -goroutines 32\n")
