@@ -97,9 +97,10 @@ func TestConfiguredPartitionsBeyondMaxPartitionsAreRejected(t *testing.T) {
 	}
 }
 
-// bytesPerNewKey returns the bytes allocated per partition created from an
-// unknown key, averaged over 200, in a router that already has n.
-func bytesPerNewKey(t *testing.T, n int) uint64 {
+// bytesPerPartition returns the bytes allocated per partition created from
+// an unknown key, then per partition removed, averaged over 200, in a
+// router that already has n.
+func bytesPerPartition(t *testing.T, n int) (add, remove uint64) {
 	r := mustRouter(t, partition.RouterConfig{MaxPartitions: -1})
 	for i := range n - 1 {
 		route(t, r, partition.Key{Tenant: fmt.Sprint("old-", i)})
@@ -108,26 +109,75 @@ func bytesPerNewKey(t *testing.T, n int) uint64 {
 	for i := range keys {
 		keys[i].Tenant = fmt.Sprint("new-", i)
 	}
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
+	var m0, m1, m2 runtime.MemStats
+	runtime.ReadMemStats(&m0)
 	for _, k := range keys {
 		if _, err := r.Route(k); err != nil {
 			t.Fatal(err)
 		}
 	}
-	runtime.ReadMemStats(&after)
-	return (after.TotalAlloc - before.TotalAlloc) / uint64(len(keys))
+	runtime.ReadMemStats(&m1)
+	for _, k := range keys {
+		if err := r.Remove(k.Tenant); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.ReadMemStats(&m2)
+	return (m1.TotalAlloc - m0.TotalAlloc) / uint64(len(keys)), (m2.TotalAlloc - m1.TotalAlloc) / uint64(len(keys))
 }
 
-func TestANewPartitionCostsTheSameAt1kAnd8kPartitions(t *testing.T) {
-	small, large := bytesPerNewKey(t, 1_000), bytesPerNewKey(t, 8_000)
+func TestAddingOrRemovingAPartitionCostsTheSameAt1kAnd8kPartitions(t *testing.T) {
+	add1k, rm1k := bytesPerPartition(t, 1_000)
+	add8k, rm8k := bytesPerPartition(t, 8_000)
 	// A copy of the partitions' list alone would cost 8 bytes each, 64 KB
 	// at 8k. What is left: the Partition, its name, a sync.Map node, the
 	// list's amortised growth.
-	if large > 4<<10 || large > 2*small+1<<10 {
-		t.Errorf("a new partition allocates %d B at 1k partitions, %d B at 8k; want under 4 KiB, not growing", small, large)
+	if add8k > 4<<10 || add8k > 2*add1k+1<<10 || rm8k > 1<<10 {
+		t.Errorf("a new partition allocates %d B at 1k partitions, %d B at 8k; removing one %d B at 8k; want under 4 KiB, not growing",
+			add1k, add8k, rm8k)
 	}
-	t.Logf("bytes per new partition: %d at 1k, %d at 8k", small, large)
+	t.Logf("bytes per new partition: %d at 1k, %d at 8k; per removed one: %d at 1k, %d at 8k", add1k, add8k, rm1k, rm8k)
+}
+
+func TestLoadBalancingIsSafeWhilePartitionsComeAndGo(t *testing.T) {
+	r := mustRouter(t, partition.RouterConfig{Strategy: partition.LoadBalanced, Sticky: true, MaxStickyKeys: 8})
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				p, err := r.Route(partition.Key{Tenant: fmt.Sprint(g, "-", i%20)})
+				if err != nil || p == nil {
+					t.Errorf("Route = %v, %v", p, err)
+					return
+				}
+			}
+		})
+	}
+	for i := range 5000 {
+		name := fmt.Sprint("p", i%7)
+		if r.Get(name) != nil {
+			if err := r.Remove(name); err != nil {
+				t.Error(err)
+			}
+		} else if _, err := r.Add(partition.Config{Name: name}); err != nil {
+			t.Error(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	seen := map[string]bool{}
+	for _, p := range r.List() {
+		if seen[p.Name] || r.Get(p.Name) != p {
+			t.Errorf("List and Get disagree on %q", p.Name)
+		}
+		seen[p.Name] = true
+	}
 }
 
 func TestInvalidNamesAreRefusedAndCreateNothing(t *testing.T) {

@@ -139,6 +139,8 @@ type Partition struct {
 	// State is what the Router's NewState returned for it: the owner's
 	// per-partition runtime state, reachable from a route without a lookup.
 	State any
+
+	index int // in its Router's list; guarded by the Router's listMu
 }
 
 // Strategy picks a partition for a request.
@@ -216,7 +218,8 @@ type RouterConfig struct {
 	Custom  func(Key) string
 	Balance Balance
 	// Load returns the connections in use by a partition, for
-	// LeastConnections.
+	// LeastConnections. It is called with a read lock of the Router held:
+	// it must not call the Router.
 	Load func(p *Partition) int
 	// Preferred partitions are LoadBalanced's candidates, when any exists.
 	Preferred []string
@@ -262,10 +265,11 @@ type RouterConfig struct {
 // Router maps requests to partitions. It is safe for concurrent use.
 //
 // Route takes no lock and allocates nothing for a known key (a sync.Map
-// lookup). Creating a partition, by Add or for an unknown key, costs the
-// same whatever the number of partitions: a sync.Map insertion and an
-// amortised append, under the writers' lock. Remove and List copy the
-// partitions: O(n).
+// lookup); LoadBalanced takes a read lock. Creating a partition, by Add or
+// for an unknown key, and removing one cost the same whatever the number of
+// partitions: a sync.Map insertion or deletion, and an amortised append to
+// a list or a swap with its last element. Remove also scans the keys Sticky
+// remembers. List copies and sorts the partitions: O(n log n).
 type Router struct {
 	cfg RouterConfig  // normalised private copy; never changes
 	def *Partition    // the default partition; never removed
@@ -275,18 +279,18 @@ type Router struct {
 	// lock; writers hold mu, so that checking a name and storing it are
 	// one step.
 	byName sync.Map
-	// all holds every partition, in the order they were added, for
-	// LoadBalanced and List, which read it without a lock. Add appends in
-	// place: a reader of an older slice never reads past its length, so
-	// never the element being written. Remove publishes a fresh copy.
-	all atomic.Pointer[[]*Partition]
 	// preferred holds the partitions of cfg.Preferred that exist, in that
 	// order; replaced whole under mu.
 	preferred atomic.Pointer[[]*Partition]
 
-	mu sync.Mutex // serialises Add, Remove and creations; before stickyMu
+	mu sync.Mutex // serialises Add, Remove and creations; before listMu and stickyMu
 
-	// sticky is Sticky's memory of keys: an approximate LRU in two
+	listMu sync.RWMutex
+	// all holds every partition, for LoadBalanced and List, in no order:
+	// Remove moves the last one to the removed one's index.
+	all []*Partition // guarded by listMu
+
+	// stickyCur and stickyOld are Sticky's memory of keys, an approximate LRU in two
 	// generations, cur and old, of at most stickyHalf keys each (0: no
 	// cap). A key found in old moves to cur; when cur is full it becomes
 	// old and the previous old is forgotten.
@@ -304,7 +308,6 @@ func NewRouter(cfg RouterConfig) (*Router, error) {
 		return nil, err
 	}
 	r := &Router{cfg: cfg}
-	r.all.Store(new([]*Partition))
 	r.preferred.Store(new([]*Partition))
 	if cfg.Sticky {
 		if cfg.MaxStickyKeys > 0 {
@@ -393,8 +396,10 @@ func (r *Router) addLocked(c Config) *Partition {
 	if r.cfg.NewState != nil {
 		p.State = r.cfg.NewState(c)
 	}
-	all := append(*r.all.Load(), p)
-	r.all.Store(&all)
+	r.listMu.Lock()
+	p.index = len(r.all)
+	r.all = append(r.all, p)
+	r.listMu.Unlock()
 	r.byName.Store(c.Name, p)
 	if slices.Contains(r.cfg.Preferred, c.Name) {
 		r.preferLocked()
@@ -427,14 +432,13 @@ func (r *Router) Remove(name string) error {
 	}
 	p := v.(*Partition)
 	r.byName.Delete(name)
-	old := *r.all.Load()
-	all := make([]*Partition, 0, len(old))
-	for _, q := range old {
-		if q != p {
-			all = append(all, q)
-		}
-	}
-	r.all.Store(&all)
+	r.listMu.Lock()
+	last := r.all[len(r.all)-1]
+	last.index = p.index
+	r.all[p.index] = last
+	r.all[len(r.all)-1] = nil
+	r.all = r.all[:len(r.all)-1]
+	r.listMu.Unlock()
 	if slices.Contains(r.cfg.Preferred, name) {
 		r.preferLocked()
 	}
@@ -455,7 +459,9 @@ func (r *Router) Default() *Partition { return r.def }
 
 // List returns the partitions, sorted by name.
 func (r *Router) List() []*Partition {
-	ps := slices.Clone(*r.all.Load())
+	r.listMu.RLock()
+	ps := slices.Clone(r.all)
+	r.listMu.RUnlock()
 	slices.SortFunc(ps, func(a, b *Partition) int { return strings.Compare(a.Name, b.Name) })
 	return ps
 }
@@ -505,7 +511,7 @@ func (r *Router) routeUnknown(name string) (*Partition, error) {
 	if v, ok := r.byName.Load(name); ok { // created meanwhile
 		return v.(*Partition), nil
 	}
-	if n := len(*r.all.Load()); r.cfg.MaxPartitions >= 0 && n >= r.cfg.MaxPartitions {
+	if n := r.count(); r.cfg.MaxPartitions >= 0 && n >= r.cfg.MaxPartitions {
 		return nil, fmt.Errorf("%w (%d partitions; refused %s)", ErrTooManyPartitions, n, quote(name))
 	}
 	c := r.cfg.Template
@@ -513,6 +519,13 @@ func (r *Router) routeUnknown(name string) (*Partition, error) {
 	// name may be a slice of (a request's).
 	c.Name, c.Kind = strings.Clone(name), Kind(min(r.cfg.Strategy, ServiceBased))
 	return r.addLocked(c), nil
+}
+
+// count returns the number of partitions.
+func (r *Router) count() int {
+	r.listMu.RLock()
+	defer r.listMu.RUnlock()
+	return len(r.all)
 }
 
 // balance picks a partition for LoadBalanced.
@@ -526,26 +539,34 @@ func (r *Router) balance(key string) (*Partition, error) {
 			return nil, err
 		}
 	}
-	cands := *r.preferred.Load()
-	if len(cands) == 0 {
-		cands = *r.all.Load()
-	}
 	var p *Partition
+	if cands := *r.preferred.Load(); len(cands) > 0 {
+		p = r.pick(cands)
+	} else {
+		r.listMu.RLock()
+		p = r.pick(r.all)
+		r.listMu.RUnlock()
+	}
+	if sticky {
+		p = r.stickyPut(key, p)
+	}
+	return p, nil
+}
+
+// pick returns one of cands, by the Balance algorithm.
+func (r *Router) pick(cands []*Partition) *Partition {
 	switch r.cfg.Balance {
-	case RoundRobin:
-		p = cands[int((r.rr.Add(1)-1)%uint64(len(cands)))]
 	case Random:
-		p = cands[rand.IntN(len(cands))]
+		return cands[rand.IntN(len(cands))]
 	case LeastConnections:
+		var p *Partition
 		best := -1
 		for _, c := range cands {
 			if n := r.cfg.Load(c); best < 0 || n < best {
 				p, best = c, n
 			}
 		}
+		return p
 	}
-	if sticky {
-		p = r.stickyPut(key, p)
-	}
-	return p, nil
+	return cands[int((r.rr.Add(1)-1)%uint64(len(cands)))]
 }
