@@ -132,16 +132,17 @@ func start(bin string, upstream *url.URL, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), dir: dir, upstream: upstream, exited: make(chan struct{})}
-	args := []string{filepath.Join(dir, "pgbouncer.ini")}
+	var as *user.User // nil: as ourselves
 	if os.Geteuid() == 0 {
-		// pgbouncer refuses to run as root; it switches to -u's user,
-		// which must be able to write its log and pid file.
-		name, uid, gid := unprivileged()
+		// pgbouncer refuses to run as root. Its user must be able to
+		// write its log and pid file.
+		as = unprivileged()
+		uid, _ := strconv.Atoi(as.Uid)
+		gid, _ := strconv.Atoi(as.Gid)
 		if err := os.Chown(dir, uid, gid); err != nil {
 			os.RemoveAll(dir)
 			return nil, err
 		}
-		args = append([]string{"-u", name}, args...)
 	}
 	if err := s.writeConfig(port, opts); err != nil {
 		os.RemoveAll(dir)
@@ -153,9 +154,9 @@ func start(bin string, upstream *url.URL, opts Options) (*Server, error) {
 		return nil, err
 	}
 	defer stderr.Close() // the child has its own copy
-	s.cmd = exec.Command(bin, args...)
+	s.cmd = exec.Command(bin, filepath.Join(dir, "pgbouncer.ini"))
 	s.cmd.Stdout, s.cmd.Stderr = stderr, stderr
-	s.cmd.SysProcAttr = sysProcAttr()
+	runAs(s.cmd, as)
 	if err := s.cmd.Start(); err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("pgbouncer: starting %s: %w", bin, err)
@@ -173,19 +174,13 @@ func start(bin string, upstream *url.URL, opts Options) (*Server, error) {
 
 // unprivileged returns the user pgbouncer runs as when started by root:
 // postgres, or else nobody.
-func unprivileged() (name string, uid, gid int) {
+func unprivileged() *user.User {
 	for _, name := range []string{"postgres", "nobody"} {
-		u, err := user.Lookup(name)
-		if err != nil {
-			continue
-		}
-		uid, err1 := strconv.Atoi(u.Uid)
-		gid, err2 := strconv.Atoi(u.Gid)
-		if err1 == nil && err2 == nil {
-			return name, uid, gid
+		if u, err := user.Lookup(name); err == nil {
+			return u
 		}
 	}
-	return "nobody", 65534, 65534
+	return &user.User{Username: "nobody", Uid: "65534", Gid: "65534"}
 }
 
 // freePort returns a TCP port of 127.0.0.1 that was free a moment ago.
@@ -301,6 +296,9 @@ func (s *Server) output() string {
 
 // Addr returns the address PgBouncer listens on, 127.0.0.1:port.
 func (s *Server) Addr() string { return s.addr }
+
+// Pid returns the process id of pgbouncer.
+func (s *Server) Pid() int { return s.cmd.Process.Pid }
 
 // LogPath returns the path of PgBouncer's log file.
 func (s *Server) LogPath() string { return filepath.Join(s.dir, "pgbouncer.log") }
