@@ -57,6 +57,13 @@ func checkPoolerConnector(t traits, base driver.Connector) error {
 	if t.pkg != "github.com/lib/pq" {
 		return nil
 	}
+	if dc, ok := base.(dsnConnector); ok { // lib/pq's Driver has no OpenConnector
+		if v, ok := dsnParam(dc.dsn, pqOneTrip); !ok || !truthy(v) {
+			return errors.New("sqlpool: invalid Config: Pooler: lib/pq without binary_parameters=yes sends a query with arguments in two round trips, " +
+				"which a transaction pooler may run on two server sessions: remove binary_parameters from the DSN (sqlpool then sets it) or set it to yes")
+		}
+		return nil
+	}
 	v := reflect.ValueOf(base)
 	for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
 		v = v.Elem()
@@ -76,6 +83,29 @@ func checkPoolerConnector(t traits, base driver.Connector) error {
 			"which a transaction pooler may run on two server sessions: add binary_parameters=yes to the DSN")
 	}
 	return nil
+}
+
+// dsnParam returns the value of key in a URL or key=value DSN.
+func dsnParam(dsn, key string) (string, bool) {
+	if u, err := url.Parse(dsn); err == nil && u.Scheme != "" {
+		q := u.Query()
+		return q.Get(key), q.Has(key)
+	}
+	for _, f := range strings.Fields(dsn) {
+		if k, v, ok := strings.Cut(f, "="); ok && k == key {
+			return strings.Trim(v, "'"), true
+		}
+	}
+	return "", false
+}
+
+// truthy reports whether a DSN's boolean value is true, as lib/pq reads it.
+func truthy(v string) bool {
+	switch strings.ToLower(v) {
+	case "1", "t", "true", "y", "yes", "on":
+		return true
+	}
+	return false
 }
 
 // checkPgxExecMode refuses a pgx connection whose default query mode

@@ -66,7 +66,7 @@ type poolerEnv struct {
 	Table   string // the RLS table: tenant text, v bigint
 }
 
-var poolerSeq atomic.Int64
+var poolerSeq, poolerRunSeq atomic.Int64
 
 // newPoolerEnv starts the pooler and creates the table, dropped when t
 // ends. It skips t (or fails it, with SQLPOOL_REQUIRE_SERVERS=1) when
@@ -242,6 +242,7 @@ func runPoolerWorkload(t testing.TB, env *poolerEnv, c poolerClient, queries int
 	t.Helper()
 	r := &poolerRun{env: env, client: c, errs: map[string]int64{}}
 	r.budget.Store(int64(queries))
+	run := poolerRunSeq.Add(1) << 40 // ids unique across the runs that share a table
 	var wg sync.WaitGroup
 	start := time.Now()
 	for g := range poolerClients {
@@ -250,7 +251,7 @@ func runPoolerWorkload(t testing.TB, env *poolerEnv, c poolerClient, queries int
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(uint64(g), uint64(start.UnixNano())))
 			for unit := 0; r.budget.Load() > 0; unit++ {
-				r.unit(rng, fmt.Sprintf("t%d", rng.IntN(poolerTenants)), 1+rng.IntN(8), int64(g)<<32|int64(unit))
+				r.unit(rng, fmt.Sprintf("t%d", rng.IntN(poolerTenants)), 1+rng.IntN(8), run|int64(g+1)<<32|int64(unit)) // above the seed rows' v
 			}
 		}()
 	}
