@@ -1,12 +1,15 @@
 package sqlpool_test
 
 import (
+	"context"
 	"database/sql"
 	"runtime"
 	"sync/atomic"
 	"testing"
 
+	"github.com/sqlpool/sqlpool"
 	"github.com/sqlpool/sqlpool/internal/pgbouncer"
+	"github.com/sqlpool/sqlpool/partition"
 )
 
 // BenchmarkPooler measures SELECT $1::int behind a private PgBouncer in
@@ -26,8 +29,33 @@ func BenchmarkPooler(b *testing.B) {
 		{"bare-pgx-exec", func(b *testing.B) *sql.DB {
 			return openPooler(b, "pgx", bouncer.DSN("default_query_exec_mode=exec"))
 		}},
+		{"sqlpool-pq", sqlpoolPooler(bouncer, "lib/pq", "")},
+		{"sqlpool-pgx", sqlpoolPooler(bouncer, "pgx", "")},
+		// The partition's setup in a transaction around each query: BEGIN,
+		// set_config(..., true), the query, COMMIT.
+		{"sqlpool-pq-tenant", sqlpoolPooler(bouncer, "lib/pq", "SELECT set_config('app.tenant', $1, true)")},
+		{"sqlpool-pgx-tenant", sqlpoolPooler(bouncer, "pgx", "SELECT set_config('app.tenant', $1, true)")},
 	} {
 		b.Run(c.name+"/goroutines=8", func(b *testing.B) { benchPoolerSelect(b, c.open(b), 8) })
+	}
+}
+
+// sqlpoolPooler opens sqlpool in transaction-pooler mode over the driver
+// named, on the pooler's DSN with no driver setting (sqlpool adds it), with
+// setup as the partitions' SetupSQL.
+func sqlpoolPooler(bouncer *pgbouncer.Server, drv, setup string) func(b *testing.B) *sql.DB {
+	return func(b *testing.B) *sql.DB {
+		c, err := sqlpool.NewConnector(poolerDriver(drv), bouncer.DSN(""), sqlpool.Config{
+			MaxSize: 8,
+			Pooler:  sqlpool.PoolerTransaction,
+			Routing: partition.RouterConfig{Template: partition.Config{SetupSQL: setup}},
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		db := sqlpool.OpenDB(c)
+		b.Cleanup(func() { db.Close() })
+		return db
 	}
 }
 
@@ -36,6 +64,7 @@ func BenchmarkPooler(b *testing.B) {
 func benchPoolerSelect(b *testing.B, db *sql.DB, goroutines int) {
 	db.SetMaxIdleConns(goroutines)
 	b.SetParallelism((goroutines + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+	ctx := sqlpool.WithTenant(context.Background(), "acme")
 	var seq, wrong, failed atomic.Int64
 	var firstErr atomic.Pointer[error]
 	b.ReportAllocs()
@@ -44,7 +73,7 @@ func benchPoolerSelect(b *testing.B, db *sql.DB, goroutines int) {
 		for pb.Next() {
 			x := int(seq.Add(1))
 			var got int
-			if err := db.QueryRow("SELECT $1::int", x).Scan(&got); err != nil {
+			if err := db.QueryRowContext(ctx, "SELECT $1::int", x).Scan(&got); err != nil {
 				failed.Add(1)
 				firstErr.CompareAndSwap(nil, &err)
 			} else if got != x {
