@@ -4,8 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"fmt"
+	"net/http/httptest"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -231,3 +234,64 @@ func TestPostgresCopyInEachTransaction(t *testing.T) {
 	}
 }
 
+
+// A hostile tenant id is refused before routing: no partition, no dial,
+// and /metrics still answers.
+func TestBadTenantNamesAreRefusedBeforeAnyDial(t *testing.T) {
+	db, c, d := fakeDB(t, drivertest.Options{}, sqlpool.Config{})
+	queryInt(t, context.Background(), db, "SELECT 1")
+	dials := d.Stats().Connects
+	for _, name := range []string{"nul\x00byte", "bad\xffutf8", strings.Repeat("x", 10_000)} {
+		_, err := db.ExecContext(sqlpool.WithTenant(context.Background(), name), "SELECT 1")
+		if !errors.Is(err, sqlpool.ErrInvalidPartitionName) {
+			t.Errorf("tenant %.20q: %v, want ErrInvalidPartitionName", name, err)
+		}
+	}
+	if n := d.Stats().Connects; n != dials {
+		t.Errorf("%d dials for refused tenants, want none", n-dials)
+	}
+	if n := len(c.Stats().Partitions); n != 1 {
+		t.Errorf("%d partitions after refused tenants, want only the default", n)
+	}
+	rec := httptest.NewRecorder()
+	c.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != 200 {
+		t.Errorf("/metrics answers %d after hostile tenants", rec.Code)
+	}
+}
+
+// BenchmarkConnectionMemory reports the memory a physical connection holds
+// with a full statement cache (the default 64 statements), through the
+// fake driver: B/conn, the Connector's share and the fake driver's.
+func BenchmarkConnectionMemory(b *testing.B) {
+	const conns = 64
+	for b.Loop() {
+		b.StopTimer()
+		d := drivertest.New(drivertest.Options{})
+		c, err := sqlpool.Wrap(d.Connector(""), sqlpool.Config{MaxSize: conns, StatementCacheMode: sqlpool.CacheAll})
+		if err != nil {
+			b.Fatal(err)
+		}
+		db := sqlpool.OpenDB(c)
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		b.StartTimer()
+		held := make([]*sql.Conn, conns)
+		for i := range held {
+			held[i], _ = db.Conn(context.Background())
+			for s := range 64 {
+				held[i].ExecContext(context.Background(), fmt.Sprintf("SELECT ? %d", s), s)
+			}
+		}
+		for _, h := range held {
+			h.Close()
+		}
+		b.StopTimer()
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/conns, "B/conn")
+		db.Close()
+		b.StartTimer()
+	}
+}

@@ -3,6 +3,7 @@ package sqlpool
 import (
 	"errors"
 
+	"github.com/sqlpool/sqlpool/partition"
 	"github.com/sqlpool/sqlpool/pool"
 )
 
@@ -33,6 +34,15 @@ var ErrConnLost = errors.New("sqlpool: connection lost after the statement was s
 // tenant's statement on another tenant's session: start a transaction or
 // *sql.Conn per tenant, each with its tenant's context.
 var ErrPartitionMismatch = errors.New("sqlpool: context routed to another partition than its transaction's or *sql.Conn's")
+
+// Partition errors, the partition package's values: a request for a new
+// partition past RouterConfig.MaxPartitions, and a routing key that cannot
+// name a partition (invalid UTF-8, a control character, longer than
+// partition.MaxNameLen bytes). Neither creates a partition or dials.
+var (
+	ErrTooManyPartitions    = partition.ErrTooManyPartitions
+	ErrInvalidPartitionName = partition.ErrInvalidPartitionName
+)
 
 // TimeoutError is the type of an ErrAcquireTimeout error; errors.As gives the
 // state of the pool when the acquisition gave up.
