@@ -557,30 +557,3 @@ func TestPoolerBaseline(t *testing.T) {
 	}
 	logPoolerTable(t, results...)
 }
-
-// TestPoolerTransactionMode runs the workload through sqlpool's
-// transaction-pooler mode behind PgBouncer: it must be correct.
-func TestPoolerTransactionMode(t *testing.T) {
-	for _, c := range []struct{ driver, params string }{
-		{"lib/pq", ""},
-		{"pgx", ""},
-	} {
-		t.Run(c.driver, func(t *testing.T) {
-			t.Skip("waiting for Config.Pooler")
-			// env := newPoolerEnv(t)
-			// connector over c.driver on env.DSN(c.params), with
-			//   sqlpool.Config{MaxSize: 4, Pooler: sqlpool.PoolerTransaction,
-			//     Routing: partition.RouterConfig{Template: partition.Config{
-			//       SetupSQL: "SELECT set_config('app.tenant', $1, true)"}}}
-			// db := sqlpool.OpenDB(connector); defer db.Close()
-			// res := runPoolerWorkload(t, env, poolerClient{Driver: c.driver,
-			//   Mode: "sqlpool Pooler=Transaction", DB: db, Session: contextSession}, poolerQueries(t))
-			// logPoolerTable(t, res)
-			// Assertions:
-			//   res.Wrong == 0          (no wrong answer, every read saw its tenant's rows)
-			//   res.CrossTenant == 0    (RLS holds: no row of another tenant)
-			//   res.ErrorCount() == 0   (no 26000 / 42P05 / 08P01, no RLS refusal of an insert)
-			//   res.Queries ≈ poolerQueries(t)
-		})
-	}
-}
