@@ -94,7 +94,9 @@ func TestPoolerModeRefusesSessionState(t *testing.T) {
 		t.Errorf("Wrap of lib/pq without binary_parameters: %v, want a refusal naming binary_parameters=yes", err)
 	}
 	base, _ = pq.NewConnector("postgres://u@127.0.0.1/db?binary_parameters=yes")
-	if _, err := sqlpool.Wrap(base, sqlpool.Config{Pooler: sqlpool.PoolerTransaction}); err != nil {
-		t.Errorf("Wrap of lib/pq with binary_parameters=yes: %v", err)
+	c, err := sqlpool.Wrap(base, sqlpool.Config{Pooler: sqlpool.PoolerTransaction})
+	if err != nil {
+		t.Fatalf("Wrap of lib/pq with binary_parameters=yes: %v", err)
 	}
+	c.Close()
 }
