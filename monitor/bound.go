@@ -42,8 +42,10 @@ func safeName(name string) string {
 	if nameIsSafe(name) {
 		return name
 	}
+	// Only the first MaxNameLength bytes of the safe form can be shown:
+	// stop there, however long the name.
 	var b strings.Builder
-	for i := 0; i < len(name); {
+	for i := 0; i < len(name) && b.Len() <= MaxNameLength; {
 		r, size := utf8.DecodeRuneInString(name[i:])
 		if !safeRune(r, size) {
 			r = utf8.RuneError

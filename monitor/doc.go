@@ -10,6 +10,16 @@
 // (resize, suspend, drain, evict, reset) are funcs the owner supplies in
 // Actions; the handler only authenticates and parses them.
 //
+// Partition names come from requests and may be hostile, so everything that
+// grows with them is bounded: the Recorder keeps RecorderConfig.MaxPartitions
+// partitions apart (default 256, first come), the rest as OverflowPartition;
+// the collector, the management API, the dashboard and the handler's exports
+// show the TopPartitions most active ones (default 50) and add up the rest
+// under OverflowPartition, so that sums over partitions stay the totals,
+// counting what they added up (omitted_partitions); the API lists at most
+// MaxLeaks leaks (default 100). Names are shown valid UTF-8, without control
+// or format characters, at most MaxNameLength bytes (see NewCollector).
+//
 // Units: durations are time.Duration in Go and seconds (a JSON number, a
 // Prometheus _seconds metric) on the wire.
 package monitor
