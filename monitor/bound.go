@@ -127,6 +127,7 @@ func boundReport(r Report, top, maxLeaks int) Report {
 		metrics    Metrics
 		hasState   bool
 		hasMetrics bool
+		ownBuckets bool // metrics' Buckets are copies, which add may change
 	}
 	byName := map[string]*entry{}
 	get := func(name string) *entry {
@@ -149,9 +150,12 @@ func boundReport(r Report, top, maxLeaks int) Report {
 		m.Partition = e.name
 		if !e.hasMetrics {
 			e.metrics, e.hasMetrics = m, true
-			e.metrics.Wait.Buckets = slices.Clone(m.Wait.Buckets)
-			e.metrics.Hold.Buckets = slices.Clone(m.Hold.Buckets)
 			return
+		}
+		if !e.ownBuckets { // r's are shared: copy them before adding
+			e.metrics.Wait.Buckets = slices.Clone(e.metrics.Wait.Buckets)
+			e.metrics.Hold.Buckets = slices.Clone(e.metrics.Hold.Buckets)
+			e.ownBuckets = true
 		}
 		e.metrics.add(m)
 	}

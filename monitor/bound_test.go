@@ -459,3 +459,29 @@ func TestTheRecorderKeepsHostileNamesShortAndValid(t *testing.T) {
 		checkSafeName(t, "recorder", r.Partition(name).Name())
 	}
 }
+
+// BenchmarkScrapeOfManyPartitions scrapes the collector of a pool with many
+// partitions: the cost of bounding them to DefaultTopPartitions.
+func BenchmarkScrapeOfManyPartitions(b *testing.B) {
+	base := tenantsReport(1, 0).Metrics.Partitions[0]
+	for _, n := range []int{100, 1000, 10000} {
+		b.Run(fmt.Sprintf("partitions=%d", n), func(b *testing.B) {
+			var rep monitor.Report
+			for i := range n {
+				name := fmt.Sprintf("tenant-%05d", i)
+				m := base
+				m.Partition, m.Attempts = name, int64(i)
+				rep.Metrics.Partitions = append(rep.Metrics.Partitions, m)
+				rep.Pool.Partitions = append(rep.Pool.Partitions, monitor.PartitionState{Name: name, InUse: i % 3})
+			}
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(monitor.NewCollector(func() monitor.Report { return rep }))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := reg.Gather(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
