@@ -117,6 +117,9 @@ func (h *conn) bind(ctx context.Context) (*physConn, error) {
 		end = clock.Now()
 	}
 	wait := end.Sub(t0)
+	if err != nil {
+		noteWait(err, wait)
+	}
 	if h.c.metrics {
 		if ps != nil {
 			ps.rec.RecordAcquireAt(end, wait, result(err))
@@ -147,6 +150,19 @@ func (h *conn) bind(ctx context.Context) (*physConn, error) {
 		return nil, err
 	}
 	return pc.Value(), nil
+}
+
+// noteWait records in a timeout error the whole wait of its acquisition:
+// QueryRate, partition slot and pool.
+func noteWait(err error, wait time.Duration) {
+	var te *TimeoutError
+	var pt *partitionTimeout
+	switch {
+	case errors.As(err, &te):
+		te.Waited = wait
+	case errors.As(err, &pt):
+		pt.waited = wait
+	}
 }
 
 // onAcquire calls the OnAcquire hook; if it panics, the borrowing it was

@@ -175,11 +175,11 @@ func (ps *partState) enter(ctx context.Context, timeout time.Duration) (waited b
 		return true, nil
 	case <-ctx.Done():
 		if ctx.Err() == context.DeadlineExceeded {
-			return true, &partitionTimeout{ps.name, true}
+			return true, &partitionTimeout{name: ps.name, ps: ps, deadline: true}
 		}
 		return true, ctx.Err()
 	case <-expired:
-		return true, &partitionTimeout{ps.name, false}
+		return true, &partitionTimeout{name: ps.name, ps: ps}
 	}
 }
 
@@ -194,11 +194,15 @@ func (ps *partState) leave() {
 // its partition.
 type partitionTimeout struct {
 	name     string
+	ps       *partState
+	waited   time.Duration // the whole wait, set by the Connector
 	deadline bool // the caller's deadline, not AcquireTimeout
 }
 
 func (e *partitionTimeout) Error() string {
-	return fmt.Sprintf("sqlpool: acquire timed out waiting for partition %q, at its MaxSize", e.name)
+	return fmt.Sprintf("sqlpool: acquire timed out waiting for partition %q, at its MaxSize (%d in use, %d waiting), after waiting %v: "+
+		"raise the partition's MaxSize if the server can take it, or look for its connections held too long (Stats().Leaks, /api/leaks)",
+		e.name, len(e.ps.sem), e.ps.waiting.Load(), e.waited.Round(time.Millisecond))
 }
 
 func (e *partitionTimeout) Unwrap() []error {
@@ -290,11 +294,16 @@ func (c *Connector) acquire(ctx context.Context, start time.Time, t *tags) (*poo
 }
 
 // acquireFor borrows a physical connection labeled for ps, holding one of
-// its slots, for an acquisition begun at start (stale: long ago, read the
-// clock again); on error, or a panic in BeforeAcquire, what it holds is
-// given back.
+// its slots, for an acquisition begun at start, whose AcquireTimeout runs
+// from start whatever it waits for (stale: start is long ago, read the
+// clock again for the pool); on error, or a panic in BeforeAcquire, what it
+// holds is given back.
 func (c *Connector) acquireFor(ctx context.Context, start time.Time, stale bool, ps *partState, prio Priority) (*pool.Conn[*physConn], error) {
-	waited, err := ps.enter(ctx, c.acquireTimeout)
+	timeout := c.acquireTimeout
+	if stale && timeout > 0 { // after the QueryRate wait: what is left of it
+		timeout = max(timeout-clock.Now().Sub(start), 1)
+	}
+	waited, err := ps.enter(ctx, timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -310,12 +319,13 @@ func (c *Connector) acquireFor(ctx context.Context, start time.Time, stale bool,
 		}
 	}()
 	vetoes := 0
+	now := start
 	for attempt := 1; ; attempt++ {
-		if stale {
-			start = clock.Now()
+		if stale { // the AcquireTimeout still runs from start: one deadline
+			now = clock.Now()
 		}
 		stale = true // another attempt comes later
-		pc, err = c.pool.AcquireAt(ctx, start, prio, ps.id)
+		pc, err = c.pool.AcquireSince(ctx, start, now, prio, ps.id)
 		if err != nil {
 			pc = nil
 			return nil, acquireError(err)

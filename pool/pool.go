@@ -47,7 +47,7 @@ import (
 var (
 	ErrClosed         = errors.New("sqlpool: pool is closed")
 	ErrAcquireTimeout = errors.New("sqlpool: acquire timed out")
-	ErrQueueFull      = errors.New("sqlpool: wait queue is full")
+	ErrQueueFull      = errors.New("sqlpool: wait queue is full (MaxWaitQueue callers already waiting): raise MaxSize if the server can take it, or MaxWaitQueue, or shed load")
 	// ErrWouldTimeout: the acquisition was refused at once because it was
 	// unlikely to be served before its deadline (see Config.FailFastBelow).
 	// Its errors also match ErrAcquireTimeout, and context.DeadlineExceeded
@@ -277,14 +277,22 @@ func (p *Pool[T]) AcquireLabeled(ctx context.Context, prio Priority, label uint6
 // rate.Limiter's AllowN, it spares a hot path a clock reading it already
 // made.)
 func (p *Pool[T]) AcquireAt(ctx context.Context, start time.Time, prio Priority, label uint64) (*Conn[T], error) {
-	c, err := p.acquire(ctx, start, prio, label)
+	return p.AcquireSince(ctx, start, start, prio, label)
+}
+
+// AcquireSince is AcquireAt for an acquisition that began (at began) before
+// it reached the pool (at now), having waited elsewhere first, such as for
+// a partition's slot: the AcquireTimeout runs from began, so the caller has
+// one deadline, while ages and the wait (LentAt) are measured from now.
+func (p *Pool[T]) AcquireSince(ctx context.Context, began, now time.Time, prio Priority, label uint64) (*Conn[T], error) {
+	c, err := p.acquire(ctx, now, began, prio, label)
 	if c != nil && p.tracking() {
 		p.list(c)
 	}
 	return c, err
 }
 
-func (p *Pool[T]) acquire(ctx context.Context, start time.Time, prio Priority, label uint64) (*Conn[T], error) {
+func (p *Pool[T]) acquire(ctx context.Context, start, began time.Time, prio Priority, label uint64) (*Conn[T], error) {
 	if err := ctx.Err(); err != nil {
 		return nil, p.ctxError(err)
 	}
@@ -303,7 +311,7 @@ func (p *Pool[T]) acquire(ctx context.Context, start time.Time, prio Priority, l
 		if !p.suspended && p.mayTakeLocked(prio) {
 			if c, validate := p.popIdleLocked(start, label); c != nil {
 				p.mu.Unlock()
-				if c, err := p.checkout(ctx, c, validate, start, start); c != nil || err != nil {
+				if c, err := p.checkout(ctx, c, validate, start, began); c != nil || err != nil {
 					return c, err
 				}
 				continue
@@ -311,11 +319,11 @@ func (p *Pool[T]) acquire(ctx context.Context, start time.Time, prio Priority, l
 			if p.canDialLocked() {
 				p.reserveDialLocked()
 				p.mu.Unlock()
-				return p.dial(ctx, p.deadline(start))
+				return p.dial(ctx, p.deadline(began))
 			}
 		}
 		now := clock.Now()
-		deadline := p.deadline(start)
+		deadline := p.deadline(began)
 		if !queued { // admission, once per Acquire
 			if p.cfg.MaxWaitQueue > 0 && p.queue.len >= p.cfg.MaxWaitQueue {
 				p.stats.queueFull++
@@ -338,7 +346,7 @@ func (p *Pool[T]) acquire(ctx context.Context, start time.Time, prio Priority, l
 		if p.cfg.FairQueue {
 			// Served in the order the Acquire calls began: a caller that
 			// queues again after a failed connection keeps its place.
-			w.since = start
+			w.since = began
 			p.queue.insert(w)
 		} else {
 			w.since = now
@@ -366,7 +374,7 @@ func (p *Pool[T]) acquire(ctx context.Context, start time.Time, prio Priority, l
 		case conn != nil:
 			// A connection handed off by its last borrower needs a reset but
 			// no validation; one from the idle stack may need both.
-			if c, err := p.checkout(ctx, conn, validate, served, start); c != nil || err != nil {
+			if c, err := p.checkout(ctx, conn, validate, served, began); c != nil || err != nil {
 				return c, err
 			}
 		}
@@ -739,6 +747,9 @@ type TimeoutError struct {
 	Timeout                             time.Duration // the AcquireTimeout in force
 	Size, MaxSize, InUse, Idle, Waiting int
 	LastErr                             error // the last dial error, if any
+	// Waited is how long the acquisition waited in all, when its caller
+	// measured it (sqlpool's Connector does).
+	Waited time.Duration
 
 	// With ErrWouldTimeout: the waiters sure to be served first, the
 	// estimated mean wait, and the time that was left.
@@ -765,8 +776,14 @@ func (e *TimeoutError) Error() string {
 	}
 	s += fmt.Sprintf(" (pool: %d/%d connections, %d in use, %d idle, %d waiting)",
 		e.Size, e.MaxSize, e.InUse, e.Idle, e.Waiting)
+	if e.Waited > 0 {
+		s += fmt.Sprintf(", after waiting %v", e.Waited.Round(time.Millisecond))
+	}
 	if e.LastErr != nil {
-		s += "; last connect error: " + e.LastErr.Error()
+		s += "; last connect error: " + e.LastErr.Error() + ": check that the server answers"
+	} else if e.InUse >= e.MaxSize {
+		s += ": every connection is borrowed; if the load is real raise MaxSize (within the server's max_connections) or AcquireTimeout, " +
+			"otherwise look for connections held too long (LeakThreshold and the leak report, Stats().Leaks, /api/leaks)"
 	}
 	return s
 }
