@@ -313,7 +313,10 @@ type Config struct {
 	// OnDeadlock, if set, receives each deadlock report, on the pool's
 	// maintenance goroutine. Default nil.
 	OnDeadlock func(DeadlockReport)
-	// Logger receives the pool's warnings. Default nil: slog.Default().
+	// Logger receives the pool's warnings (deadlock reports, borrowings
+	// past MaxBorrowTime, connections near their limits) and background
+	// dials that fail, such as those keeping MinSize. Default nil: nothing
+	// is logged; use slog.Default() to log with the program's logger.
 	Logger *slog.Logger
 }
 

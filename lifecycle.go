@@ -116,11 +116,9 @@ func (f factory) Warn(pc *physConn, w pool.Warning) {
 	if ps := pc.label.Load(); ps != nil {
 		e.Partition = ps.name
 	}
-	l := c.cfg.Logger
-	if l == nil {
-		l = slog.Default()
+	if l := c.cfg.Logger; l != nil {
+		pool.LogWarning(l, w, slog.Int64("conn", e.ConnID), slog.String("partition", e.Partition))
 	}
-	pool.LogWarning(l, w, slog.Int64("conn", e.ConnID), slog.String("partition", e.Partition))
 	if c.cfg.OnWarning != nil {
 		c.cfg.OnWarning(e)
 	}

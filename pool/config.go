@@ -231,9 +231,10 @@ type Config struct {
 	// OnDeadlock, if set, receives each deadlock report, on the maintenance
 	// goroutine (maintenance waits for it to return). Default nil.
 	OnDeadlock func(DeadlockReport)
-	// Logger receives the pool's warnings: deadlock reports, and the
-	// Warnings of connections when the Factory is not a Warner. Default
-	// nil: slog.Default() at the time of logging.
+	// Logger receives the pool's warnings: deadlock reports, background
+	// dials that fail (the first of a run of failures, at Warn, and the
+	// recovery, at Info), and the Warnings of connections when the Factory
+	// is not a Warner. Default nil: nothing is logged.
 	Logger *slog.Logger
 }
 

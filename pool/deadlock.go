@@ -221,11 +221,7 @@ func (p *Pool[T]) checkDeadlock() {
 	p.mu.Unlock()
 
 	slices.SortStableFunc(r.Borrowers, func(a, b BorrowerInfo) int { return cmp.Compare(b.Held, a.Held) })
-	logger := p.cfg.Logger
-	if logger == nil {
-		logger = slog.Default()
-	}
-	logger.Warn("sqlpool: pool exhausted, possible deadlock",
+	p.logger().Warn("sqlpool: pool exhausted, possible deadlock",
 		slog.Duration("stalled", r.Stalled), slog.Int("borrowed", len(r.Borrowers)),
 		slog.Int("max_size", r.MaxSize), slog.Int("waiting", len(r.Waiters)),
 		slog.Any("self_deadlocked_goroutines", r.SelfDeadlocked()),

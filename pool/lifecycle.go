@@ -330,12 +330,18 @@ func LogWarning(l *slog.Logger, w Warning, attrs ...slog.Attr) {
 	l.LogAttrs(context.Background(), level, msg, attrs...)
 }
 
-func (p *Pool[T]) logger() *slog.Logger {
-	if p.cfg.Logger != nil {
-		return p.cfg.Logger
+func (p *Pool[T]) logger() *slog.Logger { return orDiscard(p.cfg.Logger) }
+
+// orDiscard returns l, or a logger that discards everything when l is nil:
+// a library is silent unless asked.
+func orDiscard(l *slog.Logger) *slog.Logger {
+	if l != nil {
+		return l
 	}
-	return slog.Default()
+	return discard
 }
+
+var discard = slog.New(slog.DiscardHandler)
 
 // tracking reports whether borrowed connections are listed (for the
 // deadlock detector, the borrowed-time limit or CloseTimeout).

@@ -2,6 +2,7 @@ package pool
 
 import (
 	"context"
+	"log/slog"
 	"time"
 )
 
@@ -125,9 +126,23 @@ func (p *Pool[T]) fill(ctx context.Context, target int) {
 		p.reserveDialLocked()
 		p.mu.Unlock()
 		c, err := p.create(ctx)
+		p.noteFill(err)
 		if err != nil {
 			return
 		}
 		p.put(c)
 	}
+}
+
+// noteFill logs the first of a run of failed background dials, and the
+// first success after them. Run by the maintenance goroutine only.
+func (p *Pool[T]) noteFill(err error) {
+	switch {
+	case err != nil && !p.fillFailing:
+		p.logger().Warn("sqlpool: background dial failed; retrying every maintenance interval",
+			slog.Any("error", err), slog.Int("min_size", p.cfg.MinSize))
+	case err == nil && p.fillFailing:
+		p.logger().Info("sqlpool: background dials succeed again")
+	}
+	p.fillFailing = err != nil
 }

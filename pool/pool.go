@@ -134,6 +134,7 @@ type Pool[T any] struct {
 	dialing      int           // dials in progress
 	suspectSince time.Time     // a connection failed: validate idle ones used before this
 	lastConnErr  error
+	fillFailing  bool // the last background dial failed; maintenance goroutine only
 	stats        counters
 	serves       serveRate   // how fast waiters are served, for FailFastBelow
 	detector     detector    // DeadlockThreshold state
