@@ -77,8 +77,11 @@ var (
 )
 
 // NewConnector returns a Connector for dsn over driver d. It uses d's
-// OpenConnector when d implements driver.DriverContext, so a malformed DSN is
-// reported here with the driver's own error. It dials nothing: connections
+// OpenConnector when d implements driver.DriverContext (go-sql-driver/mysql
+// and pgx's stdlib do), so a malformed DSN is reported here with the
+// driver's own error; other drivers (lib/pq's Driver, mattn/go-sqlite3)
+// parse it only when dialing, so use Wrap(pq.NewConnector(dsn)) to check a
+// lib/pq DSN at once. It dials nothing: connections
 // are made when first needed (and InitialSize in the background).
 func NewConnector(d driver.Driver, dsn string, cfg Config) (*Connector, error) {
 	if d == nil {
