@@ -220,9 +220,9 @@ type counter struct {
 }
 
 func (c *counter) OnStart(context.Context, sdktrace.ReadWriteSpan) { c.started.Add(1) }
-func (c *counter) OnEnd(sdktrace.ReadOnlySpan)                      { c.ended.Add(1) }
-func (c *counter) Shutdown(context.Context) error                   { return nil }
-func (c *counter) ForceFlush(context.Context) error                 { return nil }
+func (c *counter) OnEnd(sdktrace.ReadOnlySpan)                     { c.ended.Add(1) }
+func (c *counter) Shutdown(context.Context) error                  { return nil }
+func (c *counter) ForceFlush(context.Context) error                { return nil }
 
 func TestEverySpanEndsUnderConcurrentLoad(t *testing.T) {
 	var n counter

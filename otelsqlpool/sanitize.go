@@ -3,16 +3,18 @@ package otelsqlpool
 import "strings"
 
 // Sanitize returns query with each literal replaced by ?: strings in
-// single quotes (with '' or backslash escapes; an E, X, B or N prefix
-// stays), PostgreSQL dollar-quoted strings ($$...$$, $tag$...$tag$) and
-// numbers (123, 1.5, 1e-3, 0x1F). Identifiers, keywords, placeholders ($1,
-// ?, :name), comments and text in double quotes or backquotes (quoted
-// identifiers) are kept: MySQL without ANSI_QUOTES reads "x" as a string,
-// so write string literals in single quotes there, or pass them as
-// arguments. An unterminated literal is replaced up to the end.
+// single quotes (a quote inside doubled or after a backslash; an E, X, B
+// or N prefix stays), PostgreSQL dollar-quoted strings ($$...$$,
+// $tag$...$tag$) and numbers (123, 1.5, 1e-3, 0x1F). Identifiers,
+// keywords, placeholders ($1, ?, :name), comments and text in double
+// quotes or backquotes (quoted identifiers) are kept: MySQL without
+// ANSI_QUOTES reads "x" as a string, so write string literals in single
+// quotes there, or pass them as arguments. An unterminated literal is
+// replaced up to the end.
 func Sanitize(query string) string {
 	var b strings.Builder
 	b.Grow(len(query))
+	lit := -1 // where the last literal replaced ended
 	for i := 0; i < len(query); {
 		c := query[i]
 		switch {
@@ -49,8 +51,9 @@ func Sanitize(query string) string {
 				i += len(tag) + j + len(tag)
 			}
 			b.WriteByte('?')
+			lit = i
 		case isDigit(c) || c == '.' && i+1 < len(query) && isDigit(query[i+1]):
-			if i > 0 && (isIdent(query[i-1]) || query[i-1] == '$') { // t1, $1
+			if i > 0 && i != lit && (isIdent(query[i-1]) || query[i-1] == '$') { // t1, $1
 				b.WriteByte(c)
 				i++
 				continue
