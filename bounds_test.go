@@ -234,7 +234,6 @@ func TestPostgresCopyInEachTransaction(t *testing.T) {
 	}
 }
 
-
 // A hostile tenant id is refused before routing: no partition, no dial,
 // and /metrics still answers.
 func TestBadTenantNamesAreRefusedBeforeAnyDial(t *testing.T) {
@@ -293,5 +292,26 @@ func BenchmarkConnectionMemory(b *testing.B) {
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/conns, "B/conn")
 		db.Close()
 		b.StartTimer()
+	}
+}
+
+// dialFails is a connector whose dials fail with err.
+type dialFails struct{ err error }
+
+func (d dialFails) Connect(context.Context) (driver.Conn, error) { return nil, d.err }
+func (d dialFails) Driver() driver.Driver                        { return nil }
+
+// A failed dial returns the driver's own error, identical under ==, as the
+// bare driver does.
+func TestDialErrorIsTheDriversOwn(t *testing.T) {
+	errDial := errors.New("driver: cannot dial")
+	c, err := sqlpool.Wrap(dialFails{errDial}, sqlpool.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sqlpool.OpenDB(c)
+	defer db.Close()
+	if err := db.Ping(); err != errDial {
+		t.Errorf("Ping: %v, want the driver's error itself", err)
 	}
 }

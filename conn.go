@@ -28,9 +28,10 @@ type physConn struct {
 	resetter      driver.SessionResetter
 	validator     driver.Validator
 
-	id    int64                     // for Stats
-	label atomic.Pointer[partState] // the partition its session is set up for
-	part  atomic.Pointer[partState] // the partition slot the borrowing holds; nil once given back (releasePart)
+	id         int64                     // for Stats
+	sharedPrep bool                      // the driver hands out one statement per SQL text until it is closed (pgx)
+	label      atomic.Pointer[partState] // the partition its session is set up for
+	part       atomic.Pointer[partState] // the partition slot the borrowing holds; nil once given back (releasePart)
 	// state counts the driver calls in progress and holds the reclaim's
 	// bits, with ReclaimBorrowed (see enterOp).
 	state       atomic.Int32
@@ -461,7 +462,7 @@ func (h *conn) exec(ctx context.Context, pc *physConn, query string, args []driv
 	if h.wrapTx() {
 		return h.execInTx(ctx, pc, query, args)
 	}
-	if h.implicit(query, args) && !h.c.traits.execKeepsStmt {
+	if h.implicit(query, args) && !h.c.traits.stmtHoldsLock {
 		r, err := withStmt(ctx, h, pc, query, true, func(si driver.Stmt) (driver.Result, error) {
 			if n := si.NumInput(); n >= 0 && n != len(args) {
 				return nil, errFallBack
@@ -530,7 +531,8 @@ func (h *conn) query(ctx context.Context, pc *physConn, query string, args []dri
 			if n := si.NumInput(); n >= 0 && n != len(args) {
 				return nil, errFallBack
 			}
-			return stmtQuery(ctx, si, args)
+			r, err := stmtQuery(ctx, si, args)
+			return h.guardRows(r, err)
 		})
 		if err != errFallBack {
 			return r, err

@@ -297,10 +297,16 @@ func (c *Connector) Stats() Stats {
 // partitions at run time.
 func (c *Connector) Partitions() *partition.Router { return c.router }
 
-// acquireError turns a pool error into the error an operation returns. An
-// acquisition that failed must not be retried by database/sql as a bad
-// connection (that would multiply the caller's wait), so ErrBadConn is hidden.
+// acquireError turns a pool error into the error an operation returns. A
+// failed dial returns the driver's own error, unwrapped, as the bare driver
+// would (tests and callers compare it with ==). An acquisition that failed
+// must not be retried by database/sql as a bad connection (that would
+// multiply the caller's wait), so ErrBadConn is hidden.
 func acquireError(err error) error {
+	var ce *pool.ConnectError
+	if errors.As(err, &ce) {
+		err = ce.Err
+	}
 	if errors.Is(err, driver.ErrBadConn) {
 		return errors.New(err.Error())
 	}
@@ -374,7 +380,7 @@ func (f factory) Create(ctx context.Context) (*physConn, error) {
 		return nil, err
 	}
 	pc := newPhysConn(dc, c.nextID.Add(1))
-	pc.beforeClose = c.cfg.BeforeClose
+	pc.beforeClose, pc.sharedPrep = c.cfg.BeforeClose, c.traits.pgx
 	if f := c.cfg.Hooks.OnConnect; f != nil {
 		f(ConnectEvent{ConnID: pc.id, Duration: time.Since(t0)})
 	}

@@ -23,12 +23,13 @@ type traits struct {
 	// badConnAmbiguous: the driver returns driver.ErrBadConn even when a
 	// statement may have reached the server (lib/pq).
 	badConnAmbiguous bool
-	// execKeepsStmt: an Exec of a prepared statement that returns rows
-	// leaves the statement active, holding the database's lock and an open
-	// transaction until it is reset or finalized (mattn/go-sqlite3 steps
-	// once and resets only on error). Such a driver's Exec never runs on a
-	// statement sqlpool keeps.
-	execKeepsStmt bool
+	// stmtHoldsLock: a statement with rows not read to the end holds the
+	// database's lock and an open transaction until it is reset or
+	// finalized (mattn/go-sqlite3; its Exec steps once and resets only on
+	// error). Such a driver's Exec never runs on a statement sqlpool keeps,
+	// and the rows of a kept one are closed when they become garbage, as
+	// the driver's finalizer does for the bare driver's one-off statements.
+	stmtHoldsLock bool
 	// setTimeout and resetTimeout set and undo a session statement timeout
 	// (a partition's StatementTimeout): a fmt template taking milliseconds,
 	// and a statement. Empty: not supported.
@@ -61,7 +62,7 @@ func traitsOf(d driver.Driver) traits {
 		t.family, t.cacheMode = familyMySQL, CacheAll
 		t.setTimeout, t.resetTimeout = "SET SESSION max_execution_time = %d", "SET SESSION max_execution_time = DEFAULT"
 	case t.pkg == "github.com/mattn/go-sqlite3":
-		t.family, t.cacheMode, t.execKeepsStmt = familySQLite, CacheAll, true
+		t.family, t.cacheMode, t.stmtHoldsLock = familySQLite, CacheAll, true
 	}
 	if t.family == familyPostgres {
 		t.setTimeout, t.resetTimeout = "SET statement_timeout = %d", "SET statement_timeout = DEFAULT"

@@ -5,7 +5,6 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"reflect"
 	"strings"
@@ -206,26 +205,16 @@ func (h *conn) queryInTx(ctx context.Context, pc *physConn, query string, args [
 	if err != nil {
 		return nil, h.endWrapped(t, err)
 	}
-	return &txRows{Rows: r, h: h, tx: t}, nil
+	return &txRows{passRows: passRows{r}, h: h, tx: t}, nil
 }
 
 // txRows are the rows of a query in a transaction of sqlpool's: Close ends
-// it. They pass the driver's optional Rows interfaces through, answering as
-// database/sql does for a driver without them.
+// it.
 type txRows struct {
-	driver.Rows
+	passRows
 	h  *conn
 	tx driver.Tx
 }
-
-var (
-	_ driver.RowsNextResultSet              = (*txRows)(nil)
-	_ driver.RowsColumnTypeScanType         = (*txRows)(nil)
-	_ driver.RowsColumnTypeDatabaseTypeName = (*txRows)(nil)
-	_ driver.RowsColumnTypeLength           = (*txRows)(nil)
-	_ driver.RowsColumnTypeNullable         = (*txRows)(nil)
-	_ driver.RowsColumnTypePrecisionScale   = (*txRows)(nil)
-)
 
 // Close closes the rows and commits the transaction.
 func (r *txRows) Close() error {
@@ -236,53 +225,4 @@ func (r *txRows) Close() error {
 	err = r.h.endWrapped(r.tx, err)
 	r.tx = nil
 	return r.h.check(err)
-}
-
-func (r *txRows) HasNextResultSet() bool {
-	if n, ok := r.Rows.(driver.RowsNextResultSet); ok {
-		return n.HasNextResultSet()
-	}
-	return false
-}
-
-func (r *txRows) NextResultSet() error {
-	if n, ok := r.Rows.(driver.RowsNextResultSet); ok {
-		return n.NextResultSet()
-	}
-	return io.EOF
-}
-
-func (r *txRows) ColumnTypeScanType(i int) reflect.Type {
-	if c, ok := r.Rows.(driver.RowsColumnTypeScanType); ok {
-		return c.ColumnTypeScanType(i)
-	}
-	return reflect.TypeFor[any]()
-}
-
-func (r *txRows) ColumnTypeDatabaseTypeName(i int) string {
-	if c, ok := r.Rows.(driver.RowsColumnTypeDatabaseTypeName); ok {
-		return c.ColumnTypeDatabaseTypeName(i)
-	}
-	return ""
-}
-
-func (r *txRows) ColumnTypeLength(i int) (int64, bool) {
-	if c, ok := r.Rows.(driver.RowsColumnTypeLength); ok {
-		return c.ColumnTypeLength(i)
-	}
-	return 0, false
-}
-
-func (r *txRows) ColumnTypeNullable(i int) (bool, bool) {
-	if c, ok := r.Rows.(driver.RowsColumnTypeNullable); ok {
-		return c.ColumnTypeNullable(i)
-	}
-	return false, false
-}
-
-func (r *txRows) ColumnTypePrecisionScale(i int) (int64, int64, bool) {
-	if c, ok := r.Rows.(driver.RowsColumnTypePrecisionScale); ok {
-		return c.ColumnTypePrecisionScale(i)
-	}
-	return 0, 0, false
 }

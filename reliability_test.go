@@ -14,6 +14,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"net"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -453,8 +454,9 @@ func ambiguous(op relOp) bool {
 	if op.kind == opTxInsert && !op.committing || errors.Is(err, sql.ErrTxDone) {
 		return false // no COMMIT was sent
 	}
+	var dial *net.OpError
 	if errors.Is(err, sqlpool.ErrAcquireTimeout) || errors.Is(err, sqlpool.ErrQueueFull) || errors.Is(err, sqlpool.ErrClosed) ||
-		strings.HasPrefix(err.Error(), "sqlpool: connect: ") { // a dial failed: nothing was sent
+		errors.As(err, &dial) && dial.Op == "dial" { // a dial failed (the driver's error, as bare): nothing was sent
 		return false
 	}
 	var pe *pq.Error

@@ -55,9 +55,9 @@ func (s *stmt) Query(args []driver.Value) (driver.Rows, error) {
 
 // ExecContext runs the physical statement of the bound connection, or the
 // driver's one-off path for a statement that keeps only its text and on a
-// driver whose Exec leaves a statement active (execKeepsStmt).
+// driver whose Exec leaves a statement active (stmtHoldsLock).
 func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
-	if s.own == nil && (s.proto == nil || s.h.c.traits.execKeepsStmt) {
+	if s.own == nil && (s.proto == nil || s.h.c.traits.stmtHoldsLock) {
 		return s.h.ExecContext(ctx, s.query, args)
 	}
 	return runStmt(ctx, s, opExec, func(si driver.Stmt) (driver.Result, error) {
@@ -72,7 +72,8 @@ func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driv
 		return s.h.QueryContext(ctx, s.query, args)
 	}
 	return runStmt(ctx, s, opQuery, func(si driver.Stmt) (driver.Rows, error) {
-		return stmtQuery(ctx, si, args)
+		r, err := stmtQuery(ctx, si, args)
+		return s.h.guardRows(r, err)
 	})
 }
 

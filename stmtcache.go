@@ -199,6 +199,21 @@ func (pc *physConn) invalidate(query string) {
 	}
 }
 
+// invalidateNow is invalidate for a driver that keeps one prepared
+// statement per SQL text and hands it out again until it is closed (pgx's
+// stdlib): the stale one is closed now, so that preparing again gets a
+// fresh one. pgx runs one query at a time on a connection, so no Rows of it
+// is open.
+func (pc *physConn) invalidateNow(query string) {
+	sc := &pc.cache
+	before := len(sc.retired)
+	pc.invalidate(query)
+	if n := len(sc.retired); n > before {
+		sc.retired[n-1].Close()
+		sc.retired = sc.retired[:n-1]
+	}
+}
+
 // own keeps si, a COPY's statement, for the borrowing.
 func (sc *stmtCache) own(si driver.Stmt) *ownedStmt {
 	sc.owned = append(sc.owned, si)
@@ -329,6 +344,8 @@ func withStmt[R any](ctx context.Context, h *conn, pc *physConn, query string, i
 	case stmtGone(err):
 		pc.cache.invalidations.Add(1)
 		pc.forgetStmts()
+	case planInvalidated(err) && pc.sharedPrep:
+		pc.invalidateNow(query)
 	case planInvalidated(err):
 		pc.invalidate(query)
 	default:

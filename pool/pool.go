@@ -739,6 +739,15 @@ func (p *Pool[T]) ctxError(err error) error {
 	return p.giveUpErrorLocked(err)
 }
 
+// ConnectError is the error of an acquisition whose dial failed; Err is the
+// Factory's error, unchanged.
+type ConnectError struct{ Err error }
+
+func (e *ConnectError) Error() string { return "sqlpool: connect: " + e.Err.Error() }
+
+// Unwrap returns the Factory's error.
+func (e *ConnectError) Unwrap() error { return e.Err }
+
 // TimeoutError is the error of an acquisition that timed out, or that was
 // refused at once because it would have (ErrWouldTimeout). It matches
 // ErrAcquireTimeout with errors.Is, ErrWouldTimeout when it was refused, and
@@ -1006,7 +1015,7 @@ func (p *Pool[T]) create(ctx context.Context) (*Conn[T], error) {
 		p.lastConnErr = err
 		p.wakeLocked()
 		p.mu.Unlock()
-		return nil, fmt.Errorf("sqlpool: connect: %w", err)
+		return nil, &ConnectError{Err: err}
 	}
 	p.stats.created++
 	if p.closed {
