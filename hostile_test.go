@@ -99,7 +99,10 @@ func asTenant(name string) context.Context {
 	return context.WithValue(sqlpool.WithTenant(context.Background(), name), hostileTenantKey{}, name)
 }
 
-func sqlpoolTenant(ctx context.Context) string { s, _ := ctx.Value(hostileTenantKey{}).(string); return s }
+func sqlpoolTenant(ctx context.Context) string {
+	s, _ := ctx.Value(hostileTenantKey{}).(string)
+	return s
+}
 
 func wantOnly(t *testing.T, got []string, tenant string) {
 	t.Helper()

@@ -196,7 +196,7 @@ type partitionTimeout struct {
 	name     string
 	ps       *partState
 	waited   time.Duration // the whole wait, set by the Connector
-	deadline bool // the caller's deadline, not AcquireTimeout
+	deadline bool          // the caller's deadline, not AcquireTimeout
 }
 
 func (e *partitionTimeout) Error() string {
