@@ -103,21 +103,24 @@ func (c *Connector) report() monitor.Report {
 	for r, n := range s.Closed {
 		ps.Closed[r.String()] = n
 	}
+	// Waiting is defined per partition and the pool's is their sum, read
+	// here, so that the rows add up to the header whatever moves meanwhile.
+	// Queued (the pool's own queue) cannot be told apart by partition.
+	ps.Waiting, ps.Queued = 0, s.Waiting
 	idle := c.idleByPartition()
 	for _, p := range c.router.List() {
 		st := s.Partitions[p.Name]
+		w := int(p.State.(*partState).waitingNow())
+		ps.Waiting += w
 		ps.Partitions = append(ps.Partitions, monitor.PartitionState{
-			Name: p.Name, Idle: idle[p.State.(*partState)], InUse: int(st.InUse), Waiting: int(st.Waiting), MaxSize: p.MaxSize,
+			Name: p.Name, Idle: idle[p.State.(*partState)], InUse: int(st.InUse), Waiting: w, MaxSize: p.MaxSize,
 		})
 	}
-	snap := c.rec.Snapshot()
-	// The statement cache belongs to connections, not partitions: the
-	// totals are the connections' counters.
-	snap.Total.StatementCacheHits, snap.Total.StatementCacheMisses = s.StatementCache.Hits, s.StatementCache.Misses
-	if n := s.StatementCache.Hits + s.StatementCache.Misses; n > 0 {
-		snap.Total.StatementCacheHitRate = float64(s.StatementCache.Hits) / float64(n)
-	}
-	r := monitor.Report{Pool: ps, Metrics: snap}
+	// The statement-cache figures are the recorder's, counted per
+	// partition (recordStatementCache): its Total is their sum. Stats'
+	// StatementCache counts the same lookups per connection, since the
+	// Connector opened (a management reset does not zero it).
+	r := monitor.Report{Pool: ps, Metrics: c.rec.Snapshot()}
 	for _, l := range s.Leaks {
 		r.Leaks = append(r.Leaks, monitor.Leak{
 			Partition: l.Partition, Kind: monitor.LeakKind(l.Kind), AcquiredAt: now.Add(-l.Held),
@@ -125,6 +128,39 @@ func (c *Connector) report() monitor.Report {
 		})
 	}
 	return r
+}
+
+// waitingNow returns the partition's acquisitions begun and not yet served
+// or failed: waiting for its QueryRate or for one of its slots.
+func (ps *partState) waitingNow() int64 {
+	return ps.waiting.Load() + ps.throttled.Load()
+}
+
+// recordStatementCache records one statement-cache lookup of pc (hit: the
+// statement was cached) for the partition whose borrowing made it, so that
+// the partitions' cache figures add up to the dashboard's totals. Lookups
+// outside a borrowing are not attributed. It allocates nothing: an atomic
+// add on the partition's recorder.
+func (pc *physConn) recordStatementCache(hit bool) {
+	if ps := pc.part.Load(); ps != nil && ps.rec != nil {
+		ps.rec.RecordStatementCache(hit)
+	}
+}
+
+// startHistory starts the goroutine that samples the dashboard's history
+// (monitor.Recorder.Run) once a second, whether or not a page is open, so
+// that a page opened later shows the last five minutes at once. It runs
+// until Close (c.ctx), which waits for it (c.bg). Call it once, in
+// newConnector, after c.ctx is set; it does nothing with DisableMetrics.
+func (c *Connector) startHistory() {
+	if !c.metrics {
+		return
+	}
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		c.rec.Run(c.ctx)
+	}()
 }
 
 // idleByPartition counts idle connections by the partition their session is

@@ -205,6 +205,9 @@ func TestDashboardInHeadlessChromium(t *testing.T) {
 		"in-use":         fmt.Sprint(p.InUse),
 		"idle":           fmt.Sprint(p.Idle),
 		"waiting":        fmt.Sprint(p.Waiting),
+		"queued":         fmt.Sprint(p.Queued),
+		"cache-hits":     fmt.Sprint(tot.StatementCacheHits),
+		"cache-misses":   fmt.Sprint(tot.StatementCacheMisses),
 		"timeouts":       fmt.Sprint(tot.Timeouts),
 		"utilization":    pct(e.Utilization),
 		"reuse-rate":     pct(e.ReuseRate),
@@ -229,6 +232,10 @@ func TestDashboardInHeadlessChromium(t *testing.T) {
 	if len(rows) != len(p.Partitions) {
 		t.Fatalf("%d partition rows, want %d: %q", len(rows), len(p.Partitions), rows)
 	}
+	var (
+		waiting int
+		hits    int64
+	)
 	for i, ps := range p.Partitions { // both sorted by name
 		m, _ := stats.Metrics.Partition(ps.Name)
 		got := strings.Join(rows[i][:6], "|")
@@ -238,6 +245,15 @@ func TestDashboardInHeadlessChromium(t *testing.T) {
 		if rows[i][7] != dur(m.Wait.P95) {
 			t.Errorf("partition %q wait p95 %q, want %q", ps.Name, rows[i][7], dur(m.Wait.P95))
 		}
+		if got, w := rows[i][9]+"|"+rows[i][10], fmt.Sprintf("%d|%s", m.StatementCacheHits, pct(m.StatementCacheHitRate)); got != w {
+			t.Errorf("partition %q cache hits|hit rate %q, want %q", ps.Name, got, w)
+		}
+		waiting += ps.Waiting
+		hits += m.StatementCacheHits
+	}
+	// The rows add up to the header.
+	if shown["waiting"] != fmt.Sprint(waiting) || shown["cache-hits"] != fmt.Sprint(hits) {
+		t.Errorf("header waiting %s, cache hits %s; the rows add up to %d and %d", shown["waiting"], shown["cache-hits"], waiting, hits)
 	}
 
 	// The script-like partition name is text, in the table and the leaks.

@@ -58,7 +58,8 @@ type Actions struct {
 type HandlerConfig struct {
 	// Report returns the pool's current Report; it is called once per
 	// request (and per dashboard refresh, one a second per open page).
-	// Required.
+	// The charts show its Metrics.History, which the owner keeps filled by
+	// running Recorder.Run for as long as the pool lives. Required.
 	Report func() Report
 	// Actions are the POST actions; nil funcs are not supported.
 	Actions Actions
@@ -299,7 +300,8 @@ func (h *handler) size(w http.ResponseWriter, r *http.Request) {
 
 // queueBody is the body of /api/queue.
 type queueBody struct {
-	Waiting    int           `json:"waiting"`
+	Waiting    int           `json:"waiting"` // PoolState.Waiting: the sum of Partitions'
+	Queued     int           `json:"queued"`  // PoolState.Queued: of them, in the pool's own queue
 	Partitions []queueLength `json:"partitions"`
 	Attempts   int64         `json:"acquire_attempts"`
 	Timeouts   int64         `json:"acquire_timeouts"`
@@ -321,7 +323,7 @@ func (h *handler) queue(w http.ResponseWriter, r *http.Request) {
 	rep := h.current()
 	t := rep.Metrics.Total
 	q := queueBody{
-		Waiting: rep.Pool.Waiting, Partitions: []queueLength{}, OmittedPartitions: rep.OmittedPartitions,
+		Waiting: rep.Pool.Waiting, Queued: rep.Pool.Queued, Partitions: []queueLength{}, OmittedPartitions: rep.OmittedPartitions,
 		Attempts: t.Attempts, Timeouts: t.Timeouts, QueueFull: t.QueueFull, Canceled: t.Canceled, Wait: t.Wait,
 	}
 	for _, p := range rep.Pool.partitionStates() {
@@ -390,13 +392,16 @@ func (h *handler) leaks(w http.ResponseWriter, r *http.Request) {
 
 // dashboardData is the body of /api/dashboard: what the page shows.
 type dashboardData struct {
-	Time      time.Time `json:"time"`
-	Size      int       `json:"size"`
-	MaxSize   int       `json:"max_size"`
-	Idle      int       `json:"idle"`
-	InUse     int       `json:"in_use"`
-	Waiting   int       `json:"waiting"`
-	Suspended bool      `json:"suspended"`
+	Time    time.Time `json:"time"`
+	Size    int       `json:"size"`
+	MaxSize int       `json:"max_size"`
+	Idle    int       `json:"idle"`
+	InUse   int       `json:"in_use"`
+	// Waiting is PoolState.Waiting: the sum of the partitions' Waiting.
+	Waiting int `json:"waiting"`
+	// Queued is PoolState.Queued: those of them in the pool's own queue.
+	Queued    int  `json:"queued"`
+	Suspended bool `json:"suspended"`
 
 	Efficiency        Efficiency `json:"efficiency"`
 	AcquiresPerSecond float64    `json:"acquires_per_second"`
@@ -405,6 +410,10 @@ type dashboardData struct {
 	Timeouts          int64      `json:"acquire_timeouts"`
 	Wait              Latency    `json:"wait"`
 	Hold              Latency    `json:"hold"`
+	// StatementCacheHits and StatementCacheMisses are the totals'
+	// (Metrics): the sums of the partitions' lookups.
+	StatementCacheHits   int64 `json:"statement_cache_hits"`
+	StatementCacheMisses int64 `json:"statement_cache_misses"`
 
 	LeaksDetected int64                `json:"leaks_detected"`
 	Leaks         []Leak               `json:"leaks"`
@@ -429,19 +438,24 @@ type dashboardPartition struct {
 	AcquiresPerSecond     float64  `json:"acquires_per_second"`
 	WaitP95               Duration `json:"wait_p95_seconds"`
 	HoldP95               Duration `json:"hold_p95_seconds"`
+	StatementCacheHits    int64    `json:"statement_cache_hits"`
+	StatementCacheMisses  int64    `json:"statement_cache_misses"`
 	StatementCacheHitRate float64  `json:"statement_cache_hit_rate"`
 	LeaksDetected         int64    `json:"leaks_detected"`
 }
 
-// newDashboard derives the dashboard's data from a report.
+// newDashboard derives the dashboard's data from a report. The header's
+// waiting and statement-cache figures are the report's totals, which the
+// rows add up to (PoolState.Waiting, Snapshot.Total), "other" included.
 func newDashboard(rep Report) dashboardData {
 	t := rep.Metrics.Total
 	d := dashboardData{
 		Time: rep.Metrics.Time, Size: rep.Pool.Size, MaxSize: rep.Pool.MaxSize, Idle: rep.Pool.Idle,
-		InUse: rep.Pool.InUse, Waiting: rep.Pool.Waiting, Suspended: rep.Pool.Suspended,
+		InUse: rep.Pool.InUse, Waiting: rep.Pool.Waiting, Queued: rep.Pool.Queued, Suspended: rep.Pool.Suspended,
 		Efficiency: rep.Efficiency(), AcquiresPerSecond: t.AcquiresPerSecond,
 		Attempts: t.Attempts, Failures: t.Failures, Timeouts: t.Timeouts,
 		Wait: t.Wait, Hold: t.Hold, LeaksDetected: t.LeaksDetected,
+		StatementCacheHits: t.StatementCacheHits, StatementCacheMisses: t.StatementCacheMisses,
 		Leaks: rep.Leaks, History: rep.Metrics.History, Partitions: []dashboardPartition{},
 		OmittedPartitions: rep.OmittedPartitions, OmittedLeaks: rep.OmittedLeaks,
 	}
@@ -451,7 +465,8 @@ func newDashboard(rep Report) dashboardData {
 		d.Partitions = append(d.Partitions, dashboardPartition{
 			Name: p.Name, Idle: p.Idle, InUse: p.InUse, Waiting: p.Waiting, Suspended: p.Suspended,
 			Acquires: m.Successes, Failures: m.Failures, AcquiresPerSecond: m.AcquiresPerSecond,
-			WaitP95: m.Wait.P95, HoldP95: m.Hold.P95, StatementCacheHitRate: m.StatementCacheHitRate,
+			WaitP95: m.Wait.P95, HoldP95: m.Hold.P95, StatementCacheHits: m.StatementCacheHits,
+			StatementCacheMisses: m.StatementCacheMisses, StatementCacheHitRate: m.StatementCacheHitRate,
 			LeaksDetected: m.LeaksDetected,
 		})
 	}

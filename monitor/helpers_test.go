@@ -116,7 +116,7 @@ func busyReport() monitor.Report {
 	snap := r.Snapshot()
 	rep := monitor.Report{
 		Pool: monitor.PoolState{
-			MinSize: 4, MaxSize: 24, Dialing: 0, Waiting: 2,
+			MinSize: 4, MaxSize: 24, Dialing: 0, Waiting: 2, Queued: 1,
 			Created: 31, ConnectErrors: 2,
 			Closed: map[string]int64{"idle": 9, "lifetime": 4, "errors": 1, "validation": 1},
 			Config: map[string]any{"MinSize": 4, "MaxSize": 24, "AcquireTimeout": "2s", "LeakThreshold": "5m"},

@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"context"
 	"math/rand/v2"
 	"runtime"
 	"slices"
@@ -52,15 +53,16 @@ const DefaultMaxPartitions = 256
 
 // Sampling of rates and history; see Snapshot.
 const (
-	// SampleInterval is the least time between two samples of the
-	// counters, taken by Snapshot. Snapshots more frequent than this reuse
-	// the last sample.
+	// SampleInterval is the period of the history's samples, taken by
+	// Recorder.Run (or Sample), and the least time between two samples
+	// that Snapshot takes itself when nothing runs the sampler.
 	SampleInterval = time.Second
 	// RateWindow is the span over which Snapshot's per-second rates are
 	// averaged.
 	RateWindow = 10 * time.Second
 	// HistoryLength is the number of samples kept for Snapshot.History:
-	// five minutes at one Snapshot a second.
+	// five minutes at one sample a second. The history is a ring of
+	// HistoryLength+1 points (a few dozen bytes each): its memory is fixed.
 	HistoryLength = 300
 )
 
@@ -103,6 +105,9 @@ type Recorder struct {
 	// guarded by snapMu:
 	start   time.Time // when recording started, or was last reset
 	history ring      // of the totals
+	// sampled is set by the first Sample: from then on the history is the
+	// sampler's, evenly spaced, and Snapshot only reads it.
+	sampled bool
 	// Scratch histograms: one partition's stripes merged, and the total.
 	partWait, partHold   *histogram
 	totalWait, totalHold *histogram
@@ -216,6 +221,48 @@ func (r *Recorder) RecordStatementCache(partition string, hit bool) {
 // PartitionRecorder.RecordLeak.
 func (r *Recorder) RecordLeak(partition string) {
 	r.Partition(partition).RecordLeak()
+}
+
+// Sample adds a sample of the totals to the history (Snapshot.History) now,
+// unless the newest sample is less than half a SampleInterval old. Call it
+// once per SampleInterval, or let Run do it, so that the history fills
+// whether or not anything takes Snapshots: a dashboard opened later shows
+// the past HistoryLength samples at once. Once Sample has been called,
+// Snapshot no longer samples the history itself. It reads only the
+// counters (no histogram), each stripe briefly locked.
+func (r *Recorder) Sample() {
+	r.snapMu.Lock()
+	defer r.snapMu.Unlock()
+	now := r.now()
+	r.mu.RLock()
+	ps := r.partitionsLocked()
+	r.mu.RUnlock()
+	total := point{t: now}
+	for _, p := range ps {
+		total.add(p.point())
+	}
+	r.sampled = true
+	if last, ok := r.history.newest(); ok && now.Sub(last.t) < SampleInterval/2 {
+		return
+	}
+	r.history.append(total)
+}
+
+// Run calls Sample every SampleInterval until ctx is done, then returns.
+// Run it on a goroutine that its owner waits for when it stops the pool,
+// so that no sampler outlives the pool.
+func (r *Recorder) Run(ctx context.Context) {
+	t := time.NewTicker(SampleInterval)
+	defer t.Stop()
+	r.Sample()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			r.Sample()
+		}
+	}
 }
 
 // Reset zeroes every counter and histogram and forgets the history, as if
@@ -398,6 +445,27 @@ func (p *PartitionRecorder) collect(wait, hold *histogram) counts {
 	return c
 }
 
+// point returns the partition's counters behind the history, added up over
+// its stripes; its time is zero. Recorder.snapMu must be held.
+func (p *PartitionRecorder) point() point {
+	var pt point
+	for i := range p.stripes {
+		s := &p.stripes[i]
+		s.mu.Lock()
+		var attempts int64
+		for _, n := range s.acquires {
+			attempts += n
+		}
+		ok := s.acquires[ResultSuccess]
+		pt.successes += ok
+		pt.failed += attempts - ok
+		pt.releases += s.releases
+		pt.borrowed += s.borrowed
+		s.mu.Unlock()
+	}
+	return pt
+}
+
 // add adds o into c; c's histograms must be distinct from o's.
 func (c *counts) add(o *counts) {
 	for j, n := range o.acquires {
@@ -420,6 +488,14 @@ type point struct {
 	t                           time.Time
 	successes, releases, failed int64
 	borrowed                    int64
+}
+
+// add adds o's counters into p, keeping p's time.
+func (p *point) add(o point) {
+	p.successes += o.successes
+	p.releases += o.releases
+	p.failed += o.failed
+	p.borrowed += o.borrowed
 }
 
 // ring keeps the last samples, oldest first.
@@ -447,6 +523,11 @@ func (r *ring) push(p point) {
 	if last, ok := r.newest(); ok && p.t.Sub(last.t) < SampleInterval {
 		return
 	}
+	r.append(p)
+}
+
+// append appends p, dropping the oldest sample when the ring is full.
+func (r *ring) append(p point) {
 	if r.n < len(r.buf) {
 		r.buf[(r.head+r.n)%len(r.buf)] = p
 		r.n++

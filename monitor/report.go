@@ -21,13 +21,20 @@ type Report struct {
 
 // PoolState is the pool's state as its owner sees it.
 type PoolState struct {
-	MinSize   int  `json:"min_size"`
-	MaxSize   int  `json:"max_size"`
-	Size      int  `json:"size"`    // connections open or being dialed
-	Idle      int  `json:"idle"`    // idle connections
-	InUse     int  `json:"in_use"`  // connections lent out
-	Dialing   int  `json:"dialing"` // dials in progress
-	Waiting   int  `json:"waiting"` // acquisitions waiting
+	MinSize int `json:"min_size"`
+	MaxSize int `json:"max_size"`
+	Size    int `json:"size"`    // connections open or being dialed
+	Idle    int `json:"idle"`    // idle connections
+	InUse   int `json:"in_use"`  // connections lent out
+	Dialing int `json:"dialing"` // dials in progress
+	// Waiting is the number of acquisitions begun and not yet served or
+	// failed, whatever they wait for. When Partitions is given it is the
+	// sum of their Waiting, so that the rows add up to it.
+	Waiting int `json:"waiting"`
+	// Queued is the number of acquisitions in the pool's own queue for a
+	// connection, of any partition; the pool cannot tell their partitions
+	// apart, so it is shown beside Waiting, not broken down.
+	Queued    int  `json:"queued"`
 	Suspended bool `json:"suspended"`
 
 	Created       int64 `json:"connections_created"` // connections dialed
@@ -48,12 +55,14 @@ type PoolState struct {
 
 // PartitionState is one partition's share of the pool.
 type PartitionState struct {
-	Name      string `json:"name"`
-	Idle      int    `json:"idle"`
-	InUse     int    `json:"in_use"`
-	Waiting   int    `json:"waiting"`
-	MaxSize   int    `json:"max_size,omitempty"` // the partition's cap; 0: none
-	Suspended bool   `json:"suspended,omitempty"`
+	Name  string `json:"name"`
+	Idle  int    `json:"idle"`
+	InUse int    `json:"in_use"`
+	// Waiting is the number of the partition's acquisitions begun and
+	// not yet served or failed (see PoolState.Waiting).
+	Waiting   int  `json:"waiting"`
+	MaxSize   int  `json:"max_size,omitempty"` // the partition's cap; 0: none
+	Suspended bool `json:"suspended,omitempty"`
 }
 
 // LeakKind says what holds a leaked connection.

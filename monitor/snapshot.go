@@ -41,8 +41,9 @@ type Snapshot struct {
 	// Partitions holds each partition's metrics, sorted by name.
 	Partitions []Metrics `json:"partitions"`
 	// History holds the totals' rates between consecutive samples, oldest
-	// first: up to HistoryLength samples, at least SampleInterval apart,
-	// taken by Snapshot calls (so one a second while a dashboard is open).
+	// first: up to HistoryLength samples, one per SampleInterval, taken by
+	// Recorder.Run (or Sample) whether or not anyone looks; when nothing
+	// runs the sampler, by Snapshot calls at least SampleInterval apart.
 	History []Sample `json:"history"`
 }
 
@@ -93,6 +94,9 @@ type Metrics struct {
 	// equals), or -1 when there were none.
 	PeakHour int `json:"peak_hour"`
 
+	// StatementCacheHits and StatementCacheMisses count the lookups
+	// recorded (RecordStatementCache) for the partition, by its
+	// borrowings; the total's are their sums.
 	StatementCacheHits   int64 `json:"statement_cache_hits"`
 	StatementCacheMisses int64 `json:"statement_cache_misses"`
 	// StatementCacheHitRate is hits / (hits + misses), 0 without lookups.
@@ -151,7 +155,7 @@ type Sample struct {
 // Snapshot returns the recorder's counters, histograms and rates. It locks
 // each stripe of each partition in turn, briefly; recording goes on
 // meanwhile. Calls are serialized, and each one may take a sample for the
-// rates and the history.
+// rates, and for the history unless Sample has been called.
 func (r *Recorder) Snapshot() Snapshot {
 	r.snapMu.Lock()
 	defer r.snapMu.Unlock()
@@ -179,7 +183,9 @@ func (r *Recorder) Snapshot() Snapshot {
 	s.Total = total.metrics("")
 	cur := total.point(now)
 	s.Total.AcquiresPerSecond, s.Total.ReleasesPerSecond = r.history.rates(cur, r.start)
-	r.history.push(cur)
+	if !r.sampled {
+		r.history.push(cur)
+	}
 	s.History = r.history.samples()
 	return s
 }

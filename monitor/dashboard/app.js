@@ -5,7 +5,9 @@
 
 (() => {
   const REFRESH_MS = 1000;
-  const WINDOW_S = 300; // the charts' span: the server keeps five minutes
+  // The charts' span: the server samples its history once a second, page
+  // or no page, and keeps five minutes (monitor.HistoryLength).
+  const WINDOW_S = 300;
   const SVG = 'http://www.w3.org/2000/svg';
 
   const $ = (id) => document.getElementById(id);
@@ -35,6 +37,7 @@
     setText('in-use', int(d.in_use));
     setText('idle', int(d.idle));
     setText('waiting', int(d.waiting));
+    setText('queued', int(d.queued));
     setText('timeouts', int(d.acquire_timeouts));
     setText('utilization', pct(d.efficiency.utilization));
     setText('reuse-rate', pct(d.efficiency.reuse_rate));
@@ -49,6 +52,8 @@
     setText('acquire-rate', rate(d.acquires_per_second));
     setText('success-rate', pct(d.efficiency.success_rate));
     setText('cache-hit-rate', pct(d.efficiency.statement_cache_hit_rate));
+    setText('cache-hits', int(d.statement_cache_hits));
+    setText('cache-misses', int(d.statement_cache_misses));
     setText('leaks', int(d.leaks.length + d.omitted_leaks));
     setText('leaks-detected', int(d.leaks_detected));
     $('leaks').classList.toggle('alert', d.leaks.length + d.omitted_leaks > 0);
@@ -71,6 +76,7 @@
         el('td', rate(p.acquires_per_second)),
         el('td', dur(p.wait_p95_seconds)),
         el('td', dur(p.hold_p95_seconds)),
+        el('td', int(p.statement_cache_hits)),
         el('td', pct(p.statement_cache_hit_rate)),
         el('td', int(p.leaks_detected), p.leaks_detected > 0 ? 'warn' : ''),
       );
