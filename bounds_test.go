@@ -26,7 +26,7 @@ import (
 // QueryRate: with one connection, another tenant is served meanwhile.
 func TestQueryRateWaitsBeforeBorrowing(t *testing.T) {
 	routing := partition.RouterConfig{Partitions: []partition.Config{{Name: "noisy", QueryRate: 0.001}}}
-	db, c, _ := fakeDB(t, drivertest.Options{}, sqlpool.Config{MaxSize: 1, Routing: routing})
+	db, c, _ := fakeDB(t, drivertest.Options{}, sqlpool.Config{MaxSize: 1, AcquireTimeout: -1, Routing: routing}) // only the context bounds the wait
 	noisy := sqlpool.WithTenant(context.Background(), "noisy")
 	queryInt(t, noisy, db, "SELECT 1") // the burst
 	ctx, cancel := context.WithCancel(noisy)
@@ -44,8 +44,31 @@ func TestQueryRateWaitsBeforeBorrowing(t *testing.T) {
 	defer qcancel()
 	queryInt(t, quiet, db, "SELECT 2")
 	cancel()
-	if err := <-done; err == nil || !strings.Contains(err.Error(), "QueryRate") {
+	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Errorf("throttled exec: %v, want its QueryRate wait to end with the context", err)
+	}
+}
+
+// A QueryRate wait that cannot end before the deadline fails at once as a
+// timeout (ErrAcquireTimeout; context.DeadlineExceeded too when the
+// caller's deadline is the nearer), and counts in the timeouts.
+func TestQueryRatePastTheDeadlineIsATimeout(t *testing.T) {
+	routing := partition.RouterConfig{Partitions: []partition.Config{{Name: "noisy", QueryRate: 0.001}}}
+	db, c, _ := fakeDB(t, drivertest.Options{}, sqlpool.Config{AcquireTimeout: time.Hour, Routing: routing})
+	noisy := sqlpool.WithTenant(context.Background(), "noisy")
+	queryInt(t, noisy, db, "SELECT 1") // the burst
+	ctx, cancel := context.WithTimeout(noisy, time.Minute)
+	defer cancel()
+	start := time.Now()
+	_, err := db.ExecContext(ctx, "SELECT 1")
+	if !errors.Is(err, sqlpool.ErrAcquireTimeout) || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "QueryRate") {
+		t.Errorf("err = %v, want a QueryRate timeout at the caller's deadline", err)
+	}
+	if d := time.Since(start); d > 30*time.Second {
+		t.Errorf("refused after %v, want at once", d)
+	}
+	if s := c.Stats(); s.Partitions["noisy"].Timeouts != 1 || s.Timeouts != 1 {
+		t.Errorf("timeouts: partition %d, pool %d; want 1 and 1", s.Partitions["noisy"].Timeouts, s.Timeouts)
 	}
 }
 

@@ -260,9 +260,12 @@ type PartitionStats struct {
 	// Throttled counts callers waiting for the partition's QueryRate,
 	// holding no connection.
 	Throttled int64
-	Labeled   int64 // borrowings of a connection already set up for the partition
-	Relabels  int64 // borrowings that reset another partition's session first
-	Fresh     int64 // borrowings that set up an unlabeled connection
+	// Timeouts counts acquisitions that timed out at the partition's
+	// MaxSize or QueryRate (also in Stats().Timeouts).
+	Timeouts int64
+	Labeled  int64 // borrowings of a connection already set up for the partition
+	Relabels int64 // borrowings that reset another partition's session first
+	Fresh    int64 // borrowings that set up an unlabeled connection
 }
 
 // Stats returns a snapshot of the pool.
@@ -286,9 +289,10 @@ func (c *Connector) Stats() Stats {
 	for _, p := range c.router.List() {
 		ps := p.State.(*partState)
 		s.Partitions[p.Name] = PartitionStats{
-			Acquires: ps.acquires.Load(), InUse: ps.inUse.Load(), Waiting: ps.waiting.Load(), Throttled: ps.throttled.Load(),
+			Acquires: ps.acquires.Load(), InUse: ps.inUse.Load(), Waiting: ps.waiting.Load(), Throttled: ps.throttled.Load(), Timeouts: ps.timeouts.Load(),
 			Labeled: ps.labeled.Load(), Relabels: ps.relabels.Load(), Fresh: ps.fresh.Load(),
 		}
+		s.Timeouts += ps.timeouts.Load() // the pool's own and the partitions'
 	}
 	return s
 }

@@ -44,6 +44,22 @@ var (
 	ErrInvalidPartitionName = partition.ErrInvalidPartitionName
 )
 
+// CloseReason says why a physical connection was closed: the keys of
+// Stats().Closed.
+type CloseReason = pool.CloseReason
+
+// Close reasons.
+const (
+	CloseIdle       = pool.CloseIdle       // idle past IdleTimeout
+	CloseLifetime   = pool.CloseLifetime   // older than its lifetime
+	CloseErrors     = pool.CloseErrors     // broken, or its session could not be set up
+	CloseValidation = pool.CloseValidation // failed a health check or a session reset
+	CloseEvicted    = pool.CloseEvicted    // discarded: left in a transaction, vetoed, replaced, resized
+	ClosePoolClosed = pool.ClosePoolClosed // the Connector closed
+	CloseUsage      = pool.CloseUsage      // released after MaxUses borrowings
+	CloseReclaimed  = pool.CloseReclaimed  // borrowed past MaxBorrowTime, with ReclaimBorrowed
+)
+
 // TimeoutError is the type of an ErrAcquireTimeout error; errors.As gives the
 // state of the pool when the acquisition gave up.
 type TimeoutError = pool.TimeoutError

@@ -37,6 +37,7 @@ type partState struct {
 	waiting  atomic.Int64 // callers waiting for a slot
 	// throttled counts callers waiting for QueryRate.
 	throttled atomic.Int64
+	timeouts  atomic.Int64 // acquisitions that timed out at the partition's MaxSize or QueryRate
 	inUse     atomic.Int64 // borrowings in progress
 }
 
@@ -175,10 +176,12 @@ func (ps *partState) enter(ctx context.Context, timeout time.Duration) (waited b
 		return true, nil
 	case <-ctx.Done():
 		if ctx.Err() == context.DeadlineExceeded {
+			ps.timeouts.Add(1)
 			return true, &partitionTimeout{name: ps.name, ps: ps, deadline: true}
 		}
 		return true, ctx.Err()
 	case <-expired:
+		ps.timeouts.Add(1)
 		return true, &partitionTimeout{name: ps.name, ps: ps}
 	}
 }
@@ -281,16 +284,67 @@ func (c *Connector) acquire(ctx context.Context, start time.Time, t *tags) (*poo
 	}
 	stale := false
 	if ps.limiter != nil {
-		ps.throttled.Add(1)
-		err := ps.limiter.Wait(ctx)
-		ps.throttled.Add(-1)
-		if err != nil {
-			return nil, ps, fmt.Errorf("sqlpool: partition %q QueryRate: %w", ps.name, err)
+		if err := c.throttle(ctx, start, ps); err != nil {
+			return nil, ps, err
 		}
 		stale = true
 	}
 	pc, err := c.acquireFor(ctx, start, stale, ps, t.priority)
 	return pc, ps, err
+}
+
+// throttle waits for ps's QueryRate, within the acquisition's deadline (the
+// caller's, or AcquireTimeout from start): a wait that cannot end in time
+// fails at once, as a timeout, and takes no token.
+func (c *Connector) throttle(ctx context.Context, start time.Time, ps *partState) error {
+	r := ps.limiter.Reserve()
+	delay := r.Delay()
+	if delay == 0 {
+		return nil
+	}
+	deadline, byCaller := ctx.Deadline()
+	if c.acquireTimeout > 0 {
+		if d := start.Add(c.acquireTimeout); !byCaller || d.Before(deadline) {
+			deadline, byCaller = d, false
+		}
+	}
+	if !deadline.IsZero() && clock.Now().Add(delay).After(deadline) {
+		r.Cancel()
+		ps.timeouts.Add(1)
+		return &rateTimeout{name: ps.name, rate: ps.cfg.QueryRate, delay: delay, deadline: byCaller}
+	}
+	ps.throttled.Add(1)
+	defer ps.throttled.Add(-1)
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		r.Cancel()
+		return ctx.Err()
+	}
+}
+
+// rateTimeout is an acquisition refused because its partition's QueryRate
+// would make it wait past its deadline.
+type rateTimeout struct {
+	name     string
+	rate     float64
+	delay    time.Duration
+	deadline bool // the caller's deadline, not AcquireTimeout
+}
+
+func (e *rateTimeout) Error() string {
+	return fmt.Sprintf("sqlpool: partition %q is over its QueryRate (%g/s): the next slot is %v away, past the deadline: "+
+		"raise the partition's QueryRate or QueryBurst, or slow its callers down", e.name, e.rate, e.delay.Round(time.Millisecond))
+}
+
+func (e *rateTimeout) Unwrap() []error {
+	if e.deadline {
+		return []error{ErrAcquireTimeout, context.DeadlineExceeded}
+	}
+	return []error{ErrAcquireTimeout}
 }
 
 // acquireFor borrows a physical connection labeled for ps, holding one of
