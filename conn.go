@@ -384,6 +384,7 @@ func (h *conn) start(ctx context.Context, op, query string) (*physConn, time.Tim
 	if !h.enterOp() {
 		return nil, time.Time{}, ErrReclaimed
 	}
+	pc.cache.hit = false
 	return pc, h.queryStart(ctx, pc, op, query), nil
 }
 
@@ -419,7 +420,8 @@ func (h *conn) finish(ctx context.Context, op, query string, t0 time.Time, err e
 		h.classify(err, canceled)
 	}
 	if f := h.c.cfg.Hooks.OnQueryEnd; f != nil && h.pc != nil {
-		f(QueryEvent{Ctx: ctx, Partition: h.part.name, ConnID: h.pc.Value().id, Op: op, Query: query, Duration: time.Since(t0), Err: err})
+		pc := h.pc.Value()
+		f(QueryEvent{Ctx: ctx, Partition: h.part.name, ConnID: pc.id, Op: op, Query: query, Duration: time.Since(t0), Err: err, Cached: pc.cache.hit})
 	}
 	err = h.check(err)
 	if h.bad && h.c.traits.badConnAmbiguous && (op == opExec || op == opQuery || op == opCommit) {

@@ -66,6 +66,9 @@ type QueryEvent struct {
 	Query     string        // the SQL text, for query, exec and prepare
 	Duration  time.Duration // OnQueryEnd only
 	Err       error         // OnQueryEnd only
+	// Cached (OnQueryEnd only): the operation ran a prepared statement
+	// found in the connection's statement cache.
+	Cached bool
 }
 
 // CloseEvent describes the closing of a physical connection.

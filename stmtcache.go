@@ -34,6 +34,7 @@ type stmtCache struct {
 	temps   map[string]driver.Stmt // uncached statements of this borrowing
 	retired []driver.Stmt          // invalidated during this borrowing
 	owned   []driver.Stmt          // COPY statements of this borrowing, each its *stmt's
+	hit     bool                   // the current operation's statement came from the cache
 
 	cached, hits, misses, evictions, prepares, invalidations atomic.Int64
 }
@@ -83,6 +84,7 @@ func (pc *physConn) stmt(ctx context.Context, query string, implicit bool) (driv
 	sc := &pc.cache
 	if e := sc.entries[query]; e != nil {
 		sc.hits.Add(1)
+		sc.hit = true
 		e.borrowing = sc.borrowing
 		sc.moveToFront(e)
 		return e.si, nil

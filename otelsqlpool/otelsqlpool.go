@@ -34,9 +34,9 @@
 // (the BeginTx context's). An acquisition that fails gets a span of its
 // own, "sqlpool.acquire", with the error.
 //
-// sqlpool does not say whether an operation found its prepared statement
-// in the connection's statement cache, so spans carry no cache-hit
-// attribute; Connector.Stats().StatementCache has the totals.
+// Query, exec and prepare spans also carry sqlpool.statement_cache.hit:
+// whether the operation's prepared statement came from the connection's
+// statement cache (QueryEvent.Cached).
 //
 // # Metrics not exported
 //
@@ -68,10 +68,11 @@ const scope = "github.com/sqlpool/sqlpool/otelsqlpool"
 
 // Attribute keys of sqlpool's own span attributes.
 const (
-	PartitionKey   = attribute.Key("sqlpool.partition")    // the partition served
-	ConnIDKey      = attribute.Key("sqlpool.conn.id")      // the physical connection's ID
-	AcquireWaitKey = attribute.Key("sqlpool.acquire.wait") // seconds to get the connection
-	SkippedKey     = attribute.Key("sqlpool.skipped")      // the driver declined the operation
+	PartitionKey   = attribute.Key("sqlpool.partition")           // the partition served
+	ConnIDKey      = attribute.Key("sqlpool.conn.id")             // the physical connection's ID
+	AcquireWaitKey = attribute.Key("sqlpool.acquire.wait")        // seconds to get the connection
+	SkippedKey     = attribute.Key("sqlpool.skipped")             // the driver declined the operation
+	CacheHitKey    = attribute.Key("sqlpool.statement_cache.hit") // the prepared statement came from the connection's cache
 )
 
 // An Option configures Hooks, Instrument and RegisterMetrics.
@@ -321,6 +322,9 @@ func (t *tracer) onQueryEnd(e sqlpool.QueryEvent) {
 	s := t.takeSpan(e.ConnID)
 	if s == nil {
 		return
+	}
+	if e.Op == "query" || e.Op == "exec" || e.Op == "prepare" {
+		s.SetAttributes(CacheHitKey.Bool(e.Cached))
 	}
 	switch {
 	case e.Err == nil:

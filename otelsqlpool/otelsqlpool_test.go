@@ -305,3 +305,23 @@ func TestInstrumentKeepsTheHooksAlreadySet(t *testing.T) {
 		t.Errorf("%d exec spans, want 1", n)
 	}
 }
+
+// A query whose prepared statement came from the connection's statement
+// cache says so on its span.
+func TestQuerySpansSayWhetherTheCacheServedThem(t *testing.T) {
+	db, _, exp, _ := traced(t, sqlpool.Config{MaxSize: 1, StatementCacheMode: sqlpool.CacheAll})
+	for range 2 {
+		if _, err := db.Exec("SELECT ?", 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spans := spansNamed(exp, "sqlpool.exec")
+	if len(spans) != 2 {
+		t.Fatalf("%d exec spans, want 2", len(spans))
+	}
+	for i, want := range []bool{false, true} {
+		if got := attrs(spans[i])[otelsqlpool.CacheHitKey].AsBool(); got != want {
+			t.Errorf("exec %d: %s = %v, want %v", i+1, otelsqlpool.CacheHitKey, got, want)
+		}
+	}
+}
