@@ -332,41 +332,6 @@ func OpenDB(c *Connector) *sql.DB {
 	return db
 }
 
-// Register makes a driver named name that wraps d with cfg, so that
-// sql.Open(name, dsn) returns a *sql.DB pooled by sqlpool, for tools that take
-// only a driver name. Each sql.Open gets its own Connector. database/sql's
-// defaults then apply (two idle handles), so prefer NewConnector and OpenDB
-// where you can. Like sql.Register, it panics if called twice with one name.
-func Register(name string, d driver.Driver, cfg Config) {
-	sql.Register(name, &wrapDriver{d: d, cfg: cfg})
-}
-
-// wrapDriver is the driver.Driver of Register and of Connector.Driver.
-type wrapDriver struct {
-	d   driver.Driver
-	cfg Config
-}
-
-var _ driver.DriverContext = (*wrapDriver)(nil)
-
-// OpenConnector returns a new Connector for dsn.
-func (w *wrapDriver) OpenConnector(dsn string) (driver.Connector, error) {
-	return NewConnector(w.d, dsn, w.cfg)
-}
-
-// Open opens an unpooled connection of the wrapped driver. database/sql never
-// calls it, since the driver has OpenConnector.
-func (w *wrapDriver) Open(dsn string) (driver.Conn, error) { return w.d.Open(dsn) }
-
-// dsnConnector adapts a driver without DriverContext.
-type dsnConnector struct {
-	dsn string
-	d   driver.Driver
-}
-
-func (t dsnConnector) Connect(context.Context) (driver.Conn, error) { return t.d.Open(t.dsn) }
-func (t dsnConnector) Driver() driver.Driver                        { return t.d }
-
 // factory makes the pool's physical connections with the base connector.
 type factory struct{ c *Connector }
 
