@@ -27,7 +27,7 @@ func TestConfigMirrorsPoolConfig(t *testing.T) {
 		setDistinct(cv.FieldByIndex(mine.Index))
 	}
 	cfg.Recycle, cfg.StatementCacheMode = RecycleFast, CacheDefault // not pool fields; keep them valid
-	pc, _ := cfg.poolConfig()                                      // the copy is made before validation
+	pc, _ := cfg.poolConfig()                                       // the copy is made before validation
 	pv := reflect.ValueOf(pc)
 	for i := range pt.NumField() {
 		f := pt.Field(i)
