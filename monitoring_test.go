@@ -2,12 +2,17 @@ package sqlpool_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +20,7 @@ import (
 
 	"github.com/sqlpool/sqlpool"
 	"github.com/sqlpool/sqlpool/drivertest"
+	"github.com/sqlpool/sqlpool/partition"
 )
 
 func TestHandlerServesThePoolsState(t *testing.T) {
@@ -229,4 +235,135 @@ func TestSuspendAndResumeThroughTheAPI(t *testing.T) {
 		t.Fatalf("resume: %d", code)
 	}
 	queryInt(t, context.Background(), db, "SELECT 1")
+}
+
+func TestDashboardHistoryFillsWithNoPageOpen(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		db, c, _ := fakeDB(t, drivertest.Options{}, sqlpool.Config{MaxSize: 2})
+		ctx := context.Background()
+		// 90 seconds of three queries a second, half-way between the
+		// sampler's ticks, with nobody polling the handler.
+		advance(time.Second / 2)
+		for range 90 {
+			for range 3 {
+				queryInt(t, ctx, db, "SELECT 1")
+			}
+			advance(time.Second)
+		}
+		w := httptest.NewRecorder()
+		c.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/api/dashboard", nil))
+		var d struct {
+			History []struct {
+				Acquires float64 `json:"acquires_per_second"`
+			} `json:"history"`
+		}
+		if err := json.NewDecoder(w.Body).Decode(&d); err != nil {
+			t.Fatal(err)
+		}
+		if len(d.History) != 90 {
+			t.Fatalf("the first page load gets %d samples, want 90: one a second since the Connector opened "+
+				"(newConnector starts the sampler with c.startHistory())", len(d.History))
+		}
+		for i, s := range d.History[1:] { // the first second also holds the probe's acquisition
+			if s.Acquires != 3 {
+				t.Fatalf("sample %d: %v acquisitions a second, want 3", i+1, s.Acquires)
+			}
+		}
+	})
+}
+
+func TestDashboardRowsAddUpToTheHeader(t *testing.T) {
+	// Every tenant's partition holds at most one connection; the pool four.
+	routing := partition.RouterConfig{Template: partition.Config{MaxSize: 1}}
+	db, c, _ := fakeDB(t, drivertest.Options{}, sqlpool.Config{MaxSize: 4, Routing: routing, StatementCacheMode: sqlpool.CacheAll})
+	tenant := func(i int) context.Context {
+		return sqlpool.WithTenant(context.Background(), fmt.Sprintf("t%02d", i))
+	}
+	// More tenants than the dashboard shows apart (50): the rest are
+	// added up under "other". Each repeats statements: cache hits.
+	const tenants = 60
+	for i := range tenants {
+		for j := range 1 + i%3 {
+			queryInt(t, tenant(i), db, "SELECT ?", j)
+		}
+	}
+	// Four borrowings fill the pool; two callers wait for t00's only slot,
+	// two more (t10, t11) in the pool's queue.
+	var txs []*sql.Tx
+	for _, i := range []int{0, 1, 2, 3} {
+		tx, err := db.BeginTx(tenant(i), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		queryInt(t, tenant(i), tx, "SELECT 1")
+		txs = append(txs, tx)
+	}
+	var waiters sync.WaitGroup
+	for _, i := range []int{0, 0, 10, 11} {
+		waiters.Go(func() {
+			ctx, cancel := context.WithTimeout(tenant(i), time.Minute)
+			defer cancel()
+			var n int
+			if err := db.QueryRowContext(ctx, "SELECT 1").Scan(&n); err != nil {
+				t.Errorf("tenant t%02d: %v", i, err)
+			}
+		})
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		s := c.Stats()
+		if s.Partitions["t00"].Waiting == 2 && s.Waiting == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiters never settled: %d for t00's slot, %d in the pool's queue, want 2 and 2", s.Partitions["t00"].Waiting, s.Waiting)
+		}
+		runtime.Gosched()
+	}
+
+	srv := httptest.NewServer(c.Handler())
+	defer srv.Close()
+	type figures struct {
+		Name    string `json:"name"`
+		Waiting int    `json:"waiting"`
+		Hits    int64  `json:"statement_cache_hits"`
+		Misses  int64  `json:"statement_cache_misses"`
+	}
+	var d struct {
+		figures
+		Queued     int       `json:"queued"`
+		Omitted    int       `json:"omitted_partitions"`
+		Partitions []figures `json:"partitions"`
+	}
+	getJSON(t, srv.URL+"/api/dashboard", &d)
+	stats := c.Stats()
+
+	var sum figures
+	other := false
+	for _, p := range d.Partitions {
+		sum.Waiting += p.Waiting
+		sum.Hits += p.Hits
+		sum.Misses += p.Misses
+		other = other || p.Name == "other"
+	}
+	if !other || d.Omitted == 0 {
+		t.Errorf("no \"other\" row (%d omitted) among %d rows: the bound was not exercised", d.Omitted, len(d.Partitions))
+	}
+	if sum.Waiting != d.Waiting || sum.Hits != d.Hits || sum.Misses != d.Misses {
+		t.Errorf("rows add up to waiting %d, cache hits %d, misses %d; the header says %d, %d, %d",
+			sum.Waiting, sum.Hits, sum.Misses, d.Waiting, d.Hits, d.Misses)
+	}
+	if d.Waiting != 4 || d.Queued != 2 {
+		t.Errorf("header: %d waiting, %d of them in the pool's queue; want 4 (2 for t00's slot, 2 in the queue) and 2 "+
+			"(partState.waitingNow counts every pending acquisition)", d.Waiting, d.Queued)
+	}
+	if d.Hits == 0 || d.Hits != stats.StatementCache.Hits || d.Misses != stats.StatementCache.Misses {
+		t.Errorf("header: %d cache hits, %d misses; the connections counted %d and %d: every lookup belongs to a partition "+
+			"(physConn.stmt calls recordStatementCache)",
+			d.Hits, d.Misses, stats.StatementCache.Hits, stats.StatementCache.Misses)
+	}
+
+	for _, tx := range txs {
+		tx.Rollback()
+	}
+	waiters.Wait()
 }

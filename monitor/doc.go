@@ -10,6 +10,16 @@
 // (resize, suspend, drain, evict, reset) are funcs the owner supplies in
 // Actions; the handler only authenticates and parses them.
 //
+// The history behind the dashboard's charts (Snapshot.History) is sampled
+// by the server, not by the page: the owner runs Recorder.Run on a goroutine
+// that lives as long as the pool, one sample a second, the last five
+// minutes kept (HistoryLength), so a page opened later shows them at once.
+//
+// The header's figures are the sums of the partitions' rows, "other"
+// included: PoolState.Waiting of PartitionState.Waiting, and the
+// statement-cache hits and misses of Snapshot.Total of each partition's,
+// recorded for the partition whose borrowing looked the statement up.
+//
 // Partition names come from requests and may be hostile, so everything that
 // grows with them is bounded: the Recorder keeps RecorderConfig.MaxPartitions
 // partitions apart (default 256, first come), the rest as OverflowPartition;
