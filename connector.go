@@ -170,6 +170,7 @@ func newConnector(base driver.Connector, d driver.Driver, cfg Config) (*Connecto
 		c.nearEnd = pool.DefaultWarnFraction
 	}
 	c.ctx, c.stop = context.WithCancel(context.Background())
+	c.startHistory()
 	c.bg.Add(1)
 	go c.maintain(pcfg.MaintenanceInterval)
 	return c, nil

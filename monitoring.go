@@ -131,9 +131,9 @@ func (c *Connector) report() monitor.Report {
 }
 
 // waitingNow returns the partition's acquisitions begun and not yet served
-// or failed: waiting for its QueryRate or for one of its slots.
+// or failed: waiting for its QueryRate, a slot, the pool or a session setup.
 func (ps *partState) waitingNow() int64 {
-	return ps.waiting.Load() + ps.throttled.Load()
+	return ps.pending.Load()
 }
 
 // recordStatementCache records one statement-cache lookup of pc (hit: the

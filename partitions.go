@@ -39,6 +39,9 @@ type partState struct {
 	throttled atomic.Int64
 	timeouts  atomic.Int64 // acquisitions that timed out at the partition's MaxSize or QueryRate
 	inUse     atomic.Int64 // borrowings in progress
+	// pending counts acquisitions begun and not yet served or failed:
+	// waiting for QueryRate, a slot, the pool or a session setup.
+	pending atomic.Int64
 }
 
 // newPartState builds a partition's runtime state for drivers with traits
@@ -282,6 +285,8 @@ func (c *Connector) acquire(ctx context.Context, start time.Time, t *tags) (*poo
 	if err != nil {
 		return nil, nil, err
 	}
+	ps.pending.Add(1)
+	defer ps.pending.Add(-1)
 	stale := false
 	if ps.limiter != nil {
 		if err := c.throttle(ctx, start, ps); err != nil {

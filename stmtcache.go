@@ -85,6 +85,7 @@ func (pc *physConn) stmt(ctx context.Context, query string, implicit bool) (driv
 	if e := sc.entries[query]; e != nil {
 		sc.hits.Add(1)
 		sc.hit = true
+		pc.recordStatementCache(true)
 		e.borrowing = sc.borrowing
 		sc.moveToFront(e)
 		return e.si, nil
@@ -97,6 +98,7 @@ func (pc *physConn) stmt(ctx context.Context, query string, implicit bool) (driv
 		return nil, errFallBack
 	}
 	sc.misses.Add(1)
+	pc.recordStatementCache(false)
 	si, err := pc.prepareDriver(ctx, query)
 	if err != nil {
 		if room {
