@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/sqlpool/sqlpool/monitor"
 )
 
@@ -18,7 +16,8 @@ import (
 // /api/export?format=json|csv|prometheus. Actions that change the pool are
 // POSTs refused unless the request carries Config.ManagementToken as a bearer
 // token; with no token configured the API is read-only. Mount it under a
-// prefix with http.StripPrefix and a trailing slash.
+// prefix with http.StripPrefix and a trailing slash. In a binary built with
+// -tags sqlpool_noprometheus, /metrics and format=prometheus answer 501.
 func (c *Connector) Handler() http.Handler {
 	return monitor.NewHandler(monitor.HandlerConfig{
 		Report: c.report,
@@ -68,12 +67,6 @@ func (c *Connector) evictPartition(name string) (int, error) {
 	}
 	ps := p.State.(*partState)
 	return c.pool.EvictIdle(func(pc *physConn) bool { return pc.label.Load() == ps }), nil
-}
-
-// Collector returns a Prometheus collector of the pool's metrics (names in
-// the README). It registers nothing: register it yourself, once.
-func (c *Connector) Collector() prometheus.Collector {
-	return monitor.NewCollector(c.report)
 }
 
 // result classifies an acquisition's outcome for the recorder.

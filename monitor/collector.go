@@ -1,3 +1,5 @@
+//go:build !sqlpool_noprometheus
+
 package monitor
 
 import (

@@ -32,4 +32,9 @@
 //
 // Units: durations are time.Duration in Go and seconds (a JSON number, a
 // Prometheus _seconds metric) on the wire.
+//
+// Built with -tags sqlpool_noprometheus, the package links no Prometheus
+// package: NewCollector, NewCollectorWithConfig, CollectorConfig and
+// WritePrometheus do not exist, and the handler's /metrics and
+// /api/export?format=prometheus answer 501 Not Implemented, naming the tag.
 package monitor

@@ -10,9 +10,6 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/common/expfmt"
 )
 
 // stats is the document of /api/stats and of the JSON export.
@@ -138,24 +135,4 @@ func csvSafe(s string) string {
 		return s
 	}
 	return s
-}
-
-// WritePrometheus writes r's metrics (those of NewCollector) in the
-// Prometheus text format, with every partition labeled apart: bound the
-// report first where it can hold too many (the handler does).
-func WritePrometheus(w io.Writer, r Report) error {
-	reg := prometheus.NewRegistry()
-	if err := reg.Register(newCollector(func() Report { return r }, unbounded)); err != nil {
-		return err
-	}
-	// Gather returns what it could gather beside an error (an invalid
-	// label value fails only its metric): write that, then report it.
-	mfs, gatherErr := reg.Gather()
-	enc := expfmt.NewEncoder(w, expfmt.NewFormat(expfmt.TypeTextPlain))
-	for _, mf := range mfs {
-		if err := enc.Encode(mf); err != nil {
-			return err
-		}
-	}
-	return gatherErr
 }

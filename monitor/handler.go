@@ -16,9 +16,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Errors an Actions func may wrap to choose the HTTP status of its failure;
@@ -27,6 +24,11 @@ var (
 	ErrNotFound = errors.New("sqlpool: not found")       // 404: no such partition
 	ErrInvalid  = errors.New("sqlpool: invalid request") // 400: the request makes no sense for this pool
 )
+
+// errNoPrometheus is the 501 answer of /metrics and of the Prometheus export
+// in a binary built with -tags sqlpool_noprometheus (noprometheus.go).
+var errNoPrometheus = errors.New("sqlpool: no Prometheus in this binary, built with -tags sqlpool_noprometheus: " +
+	"rebuild without that tag to serve /metrics and format=prometheus, or use format=json or csv")
 
 // Actions change the pool; the handler serves each as a POST, authenticated
 // by HandlerConfig.Token. A nil func answers 501 Not Implemented. The
@@ -100,6 +102,10 @@ var dashboardFS embed.FS
 //	POST /api/resize, /api/suspend, /api/resume, /api/drain, /api/evict, /api/reset
 //	                       the Actions, with Authorization: Bearer <Token>
 //
+// In a binary built with -tags sqlpool_noprometheus, which links no
+// Prometheus package, /metrics and format=prometheus answer 501 Not
+// Implemented, saying so; the other paths are the same.
+//
 // Every list is bounded (HandlerConfig.TopPartitions, MaxLeaks) and every
 // partition name made safe (see NewCollector), however many and whatever
 // names the pool was given.
@@ -110,7 +116,7 @@ var dashboardFS embed.FS
 // page uses relative URLs. Errors are {"error": "..."} with a 4xx or 5xx
 // status: 404 for an unknown path, 405 for a wrong method, 400 for bad
 // input, 401 for a missing or wrong token, 403 when no token is configured,
-// 501 for an action the pool does not support.
+// 501 for an action the pool does not support (or Prometheus left out).
 //
 // NewHandler panics if cfg.Report is nil.
 func NewHandler(cfg HandlerConfig) http.Handler {
@@ -128,9 +134,7 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 		h.token = sha256.Sum256([]byte(cfg.Token))
 		h.hasToken = true
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(newCollector(cfg.Report, h.top))
-	h.metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+	h.metrics = newMetricsHandler(cfg.Report, h.top)
 
 	get := func(f http.HandlerFunc) route { return route{method: http.MethodGet, serve: f} }
 	post := func(f http.HandlerFunc) route { return route{method: http.MethodPost, serve: f} }
@@ -489,13 +493,16 @@ func (h *handler) export(w http.ResponseWriter, r *http.Request) {
 	case "csv":
 		write, contentType, ext = WriteCSV, "text/csv; charset=utf-8", "csv"
 	case "prometheus":
-		write, contentType, ext = WritePrometheus, "text/plain; version=0.0.4; charset=utf-8", "txt"
+		write, contentType, ext = writePrometheus, "text/plain; version=0.0.4; charset=utf-8", "txt"
 	default:
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("format: unknown format %q, want json, csv or prometheus", f))
 		return
 	}
 	var buf bytes.Buffer
-	if err := write(&buf, h.current()); err != nil {
+	if err := write(&buf, h.current()); errors.Is(err, errNoPrometheus) {
+		writeError(w, http.StatusNotImplemented, "format=prometheus: "+err.Error())
+		return
+	} else if err != nil {
 		writeError(w, http.StatusInternalServerError, "export: "+err.Error())
 		return
 	}
