@@ -266,6 +266,9 @@ func prepare(ctx context.Context, src *source, root, tmp string) (string, error)
 	for _, args := range [][]string{
 		{"mod", "edit", "-require=github.com/sqlpool/sqlpool@v0.0.0", "-replace=github.com/sqlpool/sqlpool=" + root},
 		{"mod", "tidy"},
+		// Built once here, so that suites of one source running at once
+		// on different servers do not each build it.
+		{"test", "-c", "-vet=off", "-o", filepath.Join(dir, "compat.test"), "."},
 	} {
 		if out, err := goCmd(ctx, dir, env, args...); err != nil {
 			return "", fmt.Errorf("compat: %s: go %s: %v\n%s", src.module, strings.Join(args, " "), err, out)
