@@ -1,12 +1,18 @@
+//go:build !sqlpool_noprometheus
+
 package monitor_test
 
 import (
+	"fmt"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/expfmt"
 
 	"github.com/sqlpool/sqlpool/monitor"
 )
@@ -192,4 +198,229 @@ sqlpool_wait_queue_length{partition="default"} 4
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "sqlpool_connections", "sqlpool_wait_queue_length"); err != nil {
 		t.Error(err)
 	}
+}
+
+// gather collects c in a pedantic registry, failing the test on any error,
+// and indexes the families by name.
+func gather(t *testing.T, c prometheus.Collector) map[string]familySeries {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	if err := reg.Register(c); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("Gather: %v", err)
+	}
+	out := map[string]familySeries{}
+	for _, mf := range mfs {
+		var fs familySeries
+		for _, m := range mf.GetMetric() {
+			s := series{labels: map[string]string{}}
+			for _, l := range m.GetLabel() {
+				s.labels[l.GetName()] = l.GetValue()
+			}
+			switch {
+			case m.GetGauge() != nil:
+				s.value = m.GetGauge().GetValue()
+			case m.GetCounter() != nil:
+				s.value = m.GetCounter().GetValue()
+			case m.GetHistogram() != nil:
+				s.value = float64(m.GetHistogram().GetSampleCount())
+			}
+			fs = append(fs, s)
+		}
+		out[mf.GetName()] = fs
+	}
+	return out
+}
+
+// series is one metric: its labels, and its value (a histogram's count).
+type series struct {
+	labels map[string]string
+	value  float64
+}
+
+type familySeries []series
+
+// sum adds up the values of the series whose labels include the pairs
+// given (name, value, name, value...).
+func (fs familySeries) sum(match ...string) float64 {
+	var total float64
+next:
+	for _, s := range fs {
+		for i := 0; i+1 < len(match); i += 2 {
+			if s.labels[match[i]] != match[i+1] {
+				continue next
+			}
+		}
+		total += s.value
+	}
+	return total
+}
+
+// partitions returns the distinct values of the partition label, sorted.
+func (fs familySeries) partitions() []string {
+	var names []string
+	for _, s := range fs {
+		if !slices.Contains(names, s.labels["partition"]) {
+			names = append(names, s.labels["partition"])
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+func TestCollectorLabelsTheMostActivePartitionsAndAddsUpTheRestAsOther(t *testing.T) {
+	rep := tenantsReport(200, 0)
+	c := monitor.NewCollectorWithConfig(monitor.CollectorConfig{
+		Report: func() monitor.Report { return rep }, TopPartitions: 10,
+	})
+	got := gather(t, c)
+	want := []string{monitor.OverflowPartition}
+	for i := 190; i < 200; i++ {
+		want = append(want, fmt.Sprintf("t%03d", i))
+	}
+	slices.Sort(want)
+	for _, name := range []string{
+		"sqlpool_connections", "sqlpool_wait_queue_length", "sqlpool_acquires_total",
+		"sqlpool_acquire_wait_seconds", "sqlpool_hold_seconds",
+	} {
+		if p := got[name].partitions(); !slices.Equal(p, want) {
+			t.Errorf("%s: partition label values %q, want the 10 most active and %q", name, p, monitor.OverflowPartition)
+		}
+	}
+
+	// The sums over partitions are the totals.
+	tot := rep.Metrics.Total
+	for _, c := range []struct {
+		what      string
+		got, want float64
+	}{
+		{"idle connections", got["sqlpool_connections"].sum("state", "idle"), float64(rep.Pool.Idle)},
+		{"connections in use", got["sqlpool_connections"].sum("state", "in_use"), float64(rep.Pool.InUse)},
+		{"waiting", got["sqlpool_wait_queue_length"].sum(), float64(rep.Pool.Waiting)},
+		{"attempts", got["sqlpool_acquires_total"].sum(), float64(tot.Attempts)},
+		{"timeouts", got["sqlpool_acquires_total"].sum("result", "timeout"), float64(tot.Timeouts)},
+		{"waits", got["sqlpool_acquire_wait_seconds"].sum(), float64(tot.Wait.Count)},
+		{"holds", got["sqlpool_hold_seconds"].sum(), float64(tot.Hold.Count)},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s: the partitions add up to %v, the total is %v", c.what, c.got, c.want)
+		}
+	}
+	other := got["sqlpool_acquires_total"].sum("partition", monitor.OverflowPartition)
+	if want := float64((190 * 191) / 2); other != want {
+		t.Errorf("%q made %v attempts, want %v (those of t000...t189)", monitor.OverflowPartition, other, want)
+	}
+}
+
+func TestCollectorLabelsDefaultTopPartitionsApartByDefault(t *testing.T) {
+	rep := tenantsReport(200, 0)
+	got := gather(t, monitor.NewCollector(func() monitor.Report { return rep }))
+	for _, name := range []string{"sqlpool_connections", "sqlpool_acquires_total", "sqlpool_hold_seconds"} {
+		if n := len(got[name].partitions()); n != monitor.DefaultTopPartitions+1 {
+			t.Errorf("%s: %d partition label values, want %d and %q", name, n, monitor.DefaultTopPartitions, monitor.OverflowPartition)
+		}
+	}
+}
+
+func TestAPartitionNamedLikeTheOverflowIsAddedUpWithIt(t *testing.T) {
+	rep := tenantsReport(5, 0)
+	rep.Pool.Partitions = append(rep.Pool.Partitions, monitor.PartitionState{Name: monitor.OverflowPartition, InUse: 7})
+	rep.Pool.InUse += 7
+	c := monitor.NewCollectorWithConfig(monitor.CollectorConfig{Report: func() monitor.Report { return rep }, TopPartitions: 2})
+	got := gather(t, c) // no duplicate series
+	// By activity (attempts, in use, waiting): t004 6, t002 5, t003 5 (after
+	// t002 by name), t001 3, t000 1.
+	if p := got["sqlpool_connections"].partitions(); strings.Join(p, ",") != "other,t002,t004" {
+		t.Errorf("partitions %q, want other,t002,t004", p)
+	}
+	if n := got["sqlpool_connections"].sum("partition", monitor.OverflowPartition, "state", "in_use"); n != 7+0+1+0 {
+		t.Errorf("%q has %v connections in use, want 8: its own 7 and those of t000, t001, t003", monitor.OverflowPartition, n)
+	}
+}
+
+func TestHostilePartitionNamesPassAPedanticRegistry(t *testing.T) {
+	rep := hostileReport()
+	report := func() monitor.Report { return rep }
+
+	t.Run("collector", func(t *testing.T) {
+		got := gather(t, monitor.NewCollector(report))
+		for _, name := range got["sqlpool_acquires_total"].partitions() {
+			checkSafeName(t, "label", name)
+		}
+		if n := got["sqlpool_acquires_total"].sum(); n != float64(rep.Metrics.Total.Attempts) {
+			t.Errorf("acquires add up to %v, want %d", n, rep.Metrics.Total.Attempts)
+		}
+		if n := got["sqlpool_connections"].sum(); n != float64(rep.Pool.InUse) {
+			t.Errorf("connections add up to %v, want %d", n, rep.Pool.InUse)
+		}
+		if long := got["sqlpool_connections"].partitions(); !slices.ContainsFunc(long, func(s string) bool {
+			return strings.HasPrefix(s, "longlong") && strings.Contains(s, "…")
+		}) {
+			t.Errorf("no cut long name among %q", long)
+		}
+		problems, err := testutil.CollectAndLint(monitor.NewCollector(report))
+		if err != nil || len(problems) > 0 {
+			t.Errorf("lint: %v %v", err, problems)
+		}
+	})
+
+	t.Run("two long names stay apart", func(t *testing.T) {
+		got := gather(t, monitor.NewCollector(report))
+		n := 0
+		for _, name := range got["sqlpool_connections"].partitions() {
+			if strings.HasPrefix(name, "longlong") {
+				n++
+			}
+		}
+		if n != 2 {
+			t.Errorf("%d label values for the two long names, want 2", n)
+		}
+	})
+}
+
+// BenchmarkScrapeOfManyPartitions scrapes the collector of a pool with many
+// partitions: the cost of bounding them to DefaultTopPartitions.
+func BenchmarkScrapeOfManyPartitions(b *testing.B) {
+	base := tenantsReport(1, 0).Metrics.Partitions[0]
+	for _, n := range []int{100, 1000, 10000} {
+		b.Run(fmt.Sprintf("partitions=%d", n), func(b *testing.B) {
+			var rep monitor.Report
+			for i := range n {
+				name := fmt.Sprintf("tenant-%05d", i)
+				m := base
+				m.Partition, m.Attempts = name, int64(i)
+				rep.Metrics.Partitions = append(rep.Metrics.Partitions, m)
+				rep.Pool.Partitions = append(rep.Pool.Partitions, monitor.PartitionState{Name: name, InUse: i % 3})
+			}
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(monitor.NewCollector(func() monitor.Report { return rep }))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := reg.Gather(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func ExampleNewCollector() {
+	report := func() monitor.Report {
+		return monitor.Report{Pool: monitor.PoolState{
+			Partitions: []monitor.PartitionState{{Name: "acme", Idle: 1, InUse: 2}},
+		}}
+	}
+	reg := prometheus.NewRegistry() // never the global one
+	reg.MustRegister(monitor.NewCollector(report))
+
+	out, _ := testutil.GatherAndFormat(reg, expfmt.TypeTextPlain, "sqlpool_connections")
+	os.Stdout.WriteString(strings.TrimSpace(string(out)) + "\n")
+	// Output:
+	// # HELP sqlpool_connections Physical connections open, by partition and state (idle or in_use).
+	// # TYPE sqlpool_connections gauge
+	// sqlpool_connections{partition="acme",state="idle"} 1
+	// sqlpool_connections{partition="acme",state="in_use"} 2
 }

@@ -3,13 +3,7 @@ package monitor_test
 import (
 	"fmt"
 	"net/http/httptest"
-	"os"
-	"strings"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/prometheus/common/expfmt"
 
 	"github.com/sqlpool/sqlpool/monitor"
 )
@@ -55,22 +49,4 @@ func ExampleNewHandler() {
 	//   "dialing": 0,
 	//   "utilization": 0.2
 	// }
-}
-
-func ExampleNewCollector() {
-	report := func() monitor.Report {
-		return monitor.Report{Pool: monitor.PoolState{
-			Partitions: []monitor.PartitionState{{Name: "acme", Idle: 1, InUse: 2}},
-		}}
-	}
-	reg := prometheus.NewRegistry() // never the global one
-	reg.MustRegister(monitor.NewCollector(report))
-
-	out, _ := testutil.GatherAndFormat(reg, expfmt.TypeTextPlain, "sqlpool_connections")
-	os.Stdout.WriteString(strings.TrimSpace(string(out)) + "\n")
-	// Output:
-	// # HELP sqlpool_connections Physical connections open, by partition and state (idle or in_use).
-	// # TYPE sqlpool_connections gauge
-	// sqlpool_connections{partition="acme",state="idle"} 1
-	// sqlpool_connections{partition="acme",state="in_use"} 2
 }

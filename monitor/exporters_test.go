@@ -8,9 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"github.com/sqlpool/sqlpool/monitor"
 )
 
@@ -120,28 +117,6 @@ func TestJSONExportRoundTrips(t *testing.T) {
 	// Durations are seconds on the wire.
 	if !bytes.Contains(buf.Bytes(), []byte(`"held_seconds": 360`)) || !bytes.Contains(buf.Bytes(), []byte(`"max_seconds": 1,`)) {
 		t.Errorf("durations are not seconds:\n%s", buf.Bytes())
-	}
-}
-
-func TestPrometheusExportParses(t *testing.T) {
-	var buf bytes.Buffer
-	if err := monitor.WritePrometheus(&buf, sampleReport()); err != nil {
-		t.Fatal(err)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	mfs, err := parser.TextToMetricFamilies(&buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range []string{
-		"sqlpool_connections", "sqlpool_acquires_total", "sqlpool_acquire_wait_seconds",
-		"sqlpool_connections_created_total", "sqlpool_connections_closed_total",
-		"sqlpool_statement_cache_hits_total", "sqlpool_statement_cache_misses_total",
-		"sqlpool_wait_queue_length", "sqlpool_leaks_detected_total",
-	} {
-		if mfs[name] == nil {
-			t.Errorf("no %s in the Prometheus export", name)
-		}
 	}
 }
 
