@@ -35,6 +35,10 @@ type Dialect struct {
 	MultiResult string // two result sets: one row with a column a=1, then one row with b=2
 	Sleep       string // a query that runs for several seconds
 	SessionID   string // one row with one column identifying the session
+	// InsertReturning is Insert that also returns the new row's id.
+	InsertReturning string
+	// AddColumn adds a nullable integer column named extra to the table.
+	AddColumn string
 
 	// TxIsolation lists the isolation levels that transactions can begin at.
 	TxIsolation []sql.IsolationLevel
@@ -77,6 +81,8 @@ func Run(t *testing.T, bare, wrapped *sql.DB, d Dialect) {
 		{"NextResultSet returns every result set", r.multiResult, d.MultiResult != ""},
 		{"deadline interrupts a running query", r.deadline, d.Sleep != "" && d.SelectNull != ""},
 		{"wrong number of arguments fails", r.wrongArgs, tables},
+		{"exec of a statement returning rows is committed", r.execReturning, tables && d.InsertReturning != ""},
+		{"query after DDL changes its result type", r.afterDDL, tables && d.AddColumn != ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if !c.needs {
@@ -111,7 +117,7 @@ func (r *runner) compare(t *testing.T, check func(t *testing.T, db *sql.DB) any)
 }
 
 // table holds the statements for one table.
-type table struct{ insert, selectByID, selectAll string }
+type table struct{ name, insert, selectByID, selectAll string }
 
 // table creates a fresh table on db, to be dropped when t is done.
 func (r *runner) table(t *testing.T, db *sql.DB) table {
@@ -130,6 +136,7 @@ func (r *runner) table(t *testing.T, db *sql.DB) table {
 		})
 	}
 	return table{
+		name:       name,
 		insert:     fmt.Sprintf(r.d.Insert, name),
 		selectByID: fmt.Sprintf(r.d.SelectByID, name),
 		selectAll:  fmt.Sprintf(r.d.SelectAll, name),
@@ -229,6 +236,83 @@ func (r *runner) rowsAffected(t *testing.T) {
 			t.Errorf("RowsAffected() = %d, %v; want 1", n, err)
 		}
 		return n
+	})
+}
+
+// execReturning runs an INSERT … RETURNING through Exec, twice (so that a
+// statement cache would hold it), and checks from another connection that
+// both rows are committed and the table is not left locked.
+func (r *runner) execReturning(t *testing.T) {
+	r.compare(t, func(t *testing.T, db *sql.DB) any {
+		tb := r.table(t, db)
+		ret := strings.Replace(r.d.InsertReturning, "%s", tb.name, 1)
+		writer, err := db.Conn(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer writer.Close()
+		for id := range int64(2) {
+			if _, err := writer.ExecContext(t.Context(), ret, id, "returned"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		reader, err := db.Conn(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer reader.Close()
+		var n int
+		rows, err := reader.QueryContext(t.Context(), tb.selectAll)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			n++
+		}
+		rows.Close()
+		if n != 2 {
+			t.Errorf("another connection sees %d rows, want 2: the writes are not committed", n)
+		}
+		insert(t, reader, tb, row{ID: 10}) // the table is not locked
+		return n
+	})
+}
+
+// afterDDL prepares a query, changes the table's columns, and runs the
+// query again, from the statement and as a one-off: whatever the driver
+// does (re-prepare, or report "cached plan must not change result type"),
+// wrapped must do the same, and a later one-off query must work.
+func (r *runner) afterDDL(t *testing.T) {
+	r.compare(t, func(t *testing.T, db *sql.DB) any {
+		tb := r.table(t, db)
+		insert(t, db, tb, sampleRows[0])
+		selStar := strings.Replace(tb.selectByID, "SELECT name", "SELECT *", 1)
+		count := func() (int, error) {
+			rows, err := db.QueryContext(t.Context(), selStar, 1)
+			if err != nil {
+				return 0, err
+			}
+			defer rows.Close()
+			cols, err := rows.Columns()
+			for rows.Next() {
+			}
+			return len(cols), errors.Join(err, rows.Err())
+		}
+		if _, err := count(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ExecContext(t.Context(), strings.Replace(r.d.AddColumn, "%s", tb.name, 1)); err != nil {
+			t.Fatal(err)
+		}
+		var outcomes []string
+		for range 2 {
+			n, err := count()
+			outcomes = append(outcomes, fmt.Sprintf("%d columns, error %v", n, err != nil))
+		}
+		if n, err := count(); err != nil || n != 3 {
+			t.Errorf("the third query after DDL: %d columns, %v; want 3 and no error", n, err)
+		}
+		return outcomes
 	})
 }
 

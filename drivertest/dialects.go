@@ -29,38 +29,42 @@ var FakeDialect = Dialect{
 
 // PostgresDialect is the [Dialect] of PostgreSQL through github.com/lib/pq.
 var PostgresDialect = Dialect{
-	Name:        "postgres",
-	CreateTable: "CREATE TABLE %s (id integer PRIMARY KEY, name varchar(64))",
-	DropTable:   "DROP TABLE IF EXISTS %s",
-	Insert:      "INSERT INTO %s (id, name) VALUES ($1, $2)",
-	SelectByID:  "SELECT name FROM %s WHERE id = $1",
-	SelectAll:   "SELECT id, name FROM %s ORDER BY id",
-	SelectNull:  "SELECT NULL",
-	SelectTypes: `SELECT 1::int8 AS i, 2.5::float8 AS f, 'abc'::text AS s, true AS b, '\x6869'::bytea AS y`,
-	MultiResult: "SELECT 1 AS a; SELECT 2 AS b",
-	Sleep:       "SELECT pg_sleep(10)",
-	SessionID:   "SELECT pg_backend_pid()",
-	TxIsolation: []sql.IsolationLevel{sql.LevelDefault, sql.LevelReadUncommitted, sql.LevelReadCommitted, sql.LevelRepeatableRead, sql.LevelSerializable},
-	ReadOnlyTx:  true,
+	Name:            "postgres",
+	CreateTable:     "CREATE TABLE %s (id integer PRIMARY KEY, name varchar(64))",
+	DropTable:       "DROP TABLE IF EXISTS %s",
+	Insert:          "INSERT INTO %s (id, name) VALUES ($1, $2)",
+	SelectByID:      "SELECT name FROM %s WHERE id = $1",
+	SelectAll:       "SELECT id, name FROM %s ORDER BY id",
+	SelectNull:      "SELECT NULL",
+	SelectTypes:     `SELECT 1::int8 AS i, 2.5::float8 AS f, 'abc'::text AS s, true AS b, '\x6869'::bytea AS y`,
+	MultiResult:     "SELECT 1 AS a; SELECT 2 AS b",
+	Sleep:           "SELECT pg_sleep(10)",
+	SessionID:       "SELECT pg_backend_pid()",
+	InsertReturning: "INSERT INTO %s (id, name) VALUES ($1, $2) RETURNING id",
+	AddColumn:       "ALTER TABLE %s ADD COLUMN extra integer",
+	TxIsolation:     []sql.IsolationLevel{sql.LevelDefault, sql.LevelReadUncommitted, sql.LevelReadCommitted, sql.LevelRepeatableRead, sql.LevelSerializable},
+	ReadOnlyTx:      true,
 }
 
 // MySQLDialect is the [Dialect] of MySQL and MariaDB through
 // github.com/go-sql-driver/mysql. Its MultiResult needs multiStatements=true
 // in the DSN, as [MySQLDSN] sets; it needs no parseTime.
 var MySQLDialect = Dialect{
-	Name:        "mysql",
-	CreateTable: "CREATE TABLE %s (id integer PRIMARY KEY, name varchar(64))",
-	DropTable:   "DROP TABLE IF EXISTS %s",
-	Insert:      "INSERT INTO %s (id, name) VALUES (?, ?)",
-	SelectByID:  "SELECT name FROM %s WHERE id = ?",
-	SelectAll:   "SELECT id, name FROM %s ORDER BY id",
-	SelectNull:  "SELECT NULL",
-	SelectTypes: "SELECT 1 AS i, 2.5e0 AS f, 'abc' AS s, TRUE AS b, X'6869' AS y",
-	MultiResult: "SELECT 1 AS a; SELECT 2 AS b",
-	Sleep:       "SELECT SLEEP(10)",
-	SessionID:   "SELECT CONNECTION_ID()",
-	TxIsolation: []sql.IsolationLevel{sql.LevelDefault, sql.LevelReadUncommitted, sql.LevelReadCommitted, sql.LevelRepeatableRead, sql.LevelSerializable},
-	ReadOnlyTx:  true,
+	Name:            "mysql",
+	CreateTable:     "CREATE TABLE %s (id integer PRIMARY KEY, name varchar(64))",
+	DropTable:       "DROP TABLE IF EXISTS %s",
+	Insert:          "INSERT INTO %s (id, name) VALUES (?, ?)",
+	SelectByID:      "SELECT name FROM %s WHERE id = ?",
+	SelectAll:       "SELECT id, name FROM %s ORDER BY id",
+	SelectNull:      "SELECT NULL",
+	SelectTypes:     "SELECT 1 AS i, 2.5e0 AS f, 'abc' AS s, TRUE AS b, X'6869' AS y",
+	MultiResult:     "SELECT 1 AS a; SELECT 2 AS b",
+	Sleep:           "SELECT SLEEP(10)",
+	SessionID:       "SELECT CONNECTION_ID()",
+	InsertReturning: "INSERT INTO %s (id, name) VALUES (?, ?) RETURNING id",
+	AddColumn:       "ALTER TABLE %s ADD COLUMN extra integer",
+	TxIsolation:     []sql.IsolationLevel{sql.LevelDefault, sql.LevelReadUncommitted, sql.LevelReadCommitted, sql.LevelRepeatableRead, sql.LevelSerializable},
+	ReadOnlyTx:      true,
 }
 
 // SQLiteDialect is the [Dialect] of SQLite through
@@ -68,16 +72,18 @@ var MySQLDialect = Dialect{
 // session ID and no read-only transactions, and accepts every isolation
 // level while being serializable. Its Sleep counts to a billion.
 var SQLiteDialect = Dialect{
-	Name:        "sqlite",
-	CreateTable: "CREATE TABLE %s (id integer PRIMARY KEY, name text)",
-	DropTable:   "DROP TABLE IF EXISTS %s",
-	Insert:      "INSERT INTO %s (id, name) VALUES (?, ?)",
-	SelectByID:  "SELECT name FROM %s WHERE id = ?",
-	SelectAll:   "SELECT id, name FROM %s ORDER BY id",
-	SelectNull:  "SELECT NULL",
-	SelectTypes: "SELECT 1 AS i, 2.5 AS f, 'abc' AS s, 1 AS b, X'6869' AS y",
-	Sleep:       "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000000) SELECT count(*) FROM n",
-	TxIsolation: []sql.IsolationLevel{sql.LevelDefault, sql.LevelSerializable},
+	Name:            "sqlite",
+	CreateTable:     "CREATE TABLE %s (id integer PRIMARY KEY, name text)",
+	DropTable:       "DROP TABLE IF EXISTS %s",
+	Insert:          "INSERT INTO %s (id, name) VALUES (?, ?)",
+	SelectByID:      "SELECT name FROM %s WHERE id = ?",
+	SelectAll:       "SELECT id, name FROM %s ORDER BY id",
+	SelectNull:      "SELECT NULL",
+	SelectTypes:     "SELECT 1 AS i, 2.5 AS f, 'abc' AS s, 1 AS b, X'6869' AS y",
+	Sleep:           "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000000) SELECT count(*) FROM n",
+	InsertReturning: "INSERT INTO %s (id, name) VALUES (?, ?) RETURNING id",
+	AddColumn:       "ALTER TABLE %s ADD COLUMN extra integer",
+	TxIsolation:     []sql.IsolationLevel{sql.LevelDefault, sql.LevelSerializable},
 }
 
 // PostgresDSN returns the DSN of the PostgreSQL server to test against:
