@@ -6,7 +6,6 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"net/http/httptest"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -257,8 +256,8 @@ func TestPostgresCopyInEachTransaction(t *testing.T) {
 	}
 }
 
-// A hostile tenant id is refused before routing: no partition, no dial,
-// and /metrics still answers.
+// A hostile tenant id is refused before routing: no partition, no dial
+// (TestMetricsAnswerAfterHostileTenants: /metrics still answers).
 func TestBadTenantNamesAreRefusedBeforeAnyDial(t *testing.T) {
 	db, c, d := fakeDB(t, drivertest.Options{}, sqlpool.Config{})
 	queryInt(t, context.Background(), db, "SELECT 1")
@@ -274,11 +273,6 @@ func TestBadTenantNamesAreRefusedBeforeAnyDial(t *testing.T) {
 	}
 	if n := len(c.Stats().Partitions); n != 1 {
 		t.Errorf("%d partitions after refused tenants, want only the default", n)
-	}
-	rec := httptest.NewRecorder()
-	c.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	if rec.Code != 200 {
-		t.Errorf("/metrics answers %d after hostile tenants", rec.Code)
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -456,19 +455,6 @@ func TestKeepaliveReplacesADeadIdleConnectionBeforeACallerSeesIt(t *testing.T) {
 			t.Error("the caller's borrowing pinged: keepalive did not spare it the check")
 		}
 	})
-}
-
-func TestNewCloseReasonsReachTheMetrics(t *testing.T) {
-	db, c, _ := fakeDB(t, drivertest.Options{}, sqlpool.Config{MaxSize: 1, MaxUses: 1})
-	queryInt(t, context.Background(), db, "SELECT 1")
-	if n := c.Stats().Closed[pool.CloseUsage]; n != 1 {
-		t.Fatalf("closed by usage %d, want 1", n)
-	}
-	rec := httptest.NewRecorder()
-	c.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	if body := rec.Body.String(); !strings.Contains(body, `sqlpool_connections_closed_total{reason="usage"} 1`) {
-		t.Errorf("metrics lack the usage close:\n%s", body)
-	}
 }
 
 // A borrower's session state: a variable, a temporary table and a lock.
