@@ -1,6 +1,10 @@
 package pool
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/sqlpool/sqlpool/internal/clock"
+)
 
 // Resize sets MaxSize at run time. Shrinking closes idle connections above
 // the new size at once, least recently used first; the pool then dials no
@@ -21,11 +25,12 @@ func (p *Pool[T]) Resize(maxSize int) error {
 	}
 	p.cfg.MaxSize = maxSize
 	var surplus []*Conn[T]
+	now := clock.Now()
 	for p.total > maxSize && len(p.idle) > 0 {
-		surplus = append(surplus, p.idle[0])
+		c := p.idle[0]
 		p.idle = p.idle[1:]
-		p.total--
-		p.stats.closed[CloseEvicted]++
+		p.dropIdleLocked(c, CloseEvicted, now)
+		surplus = append(surplus, c)
 	}
 	p.wakeLocked()
 	p.mu.Unlock()
@@ -51,8 +56,10 @@ func (p *Pool[T]) EvictIdle(match func(T) bool) int {
 	}
 	clear(p.idle[len(keep):])
 	p.idle = keep
-	p.total -= len(evicted)
-	p.stats.closed[CloseEvicted] += int64(len(evicted))
+	now := clock.Now()
+	for _, c := range evicted {
+		p.dropIdleLocked(c, CloseEvicted, now)
+	}
 	p.wakeLocked()
 	p.mu.Unlock()
 	for _, c := range evicted {

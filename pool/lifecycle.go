@@ -199,14 +199,6 @@ func (p *Pool[T]) expired(c *Conn[T], now time.Time) bool {
 	return l > 0 && now.Sub(c.created) >= l
 }
 
-// countCloseLocked counts c's closing for reason.
-func (p *Pool[T]) countCloseLocked(c *Conn[T], reason CloseReason, now time.Time) {
-	p.stats.closed[reason]++
-	if reason == CloseLifetime && now.Sub(c.created) < c.lifetime {
-		p.stats.shortened++
-	}
-}
-
 // ReportError records that the current borrowing failed: the connection or
 // the server returned an error that was not caused by the borrower (a
 // canceled context is the borrower's doing, and should not be reported).
@@ -381,9 +373,7 @@ func (p *Pool[T]) checkBorrowed(now time.Time) {
 				w.Reclaimed = true
 				c.reclaimed.Store(true)
 				p.returnedLocked(c, now)
-				p.inUse--
-				p.total--
-				p.countCloseLocked(c, CloseReclaimed, now)
+				p.dropLocked(c, CloseReclaimed, now)
 				reclaimed = append(reclaimed, c)
 			}
 			notices = append(notices, notice{c, w})

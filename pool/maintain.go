@@ -59,16 +59,18 @@ func (p *Pool[T]) runMaintenance(ctx context.Context) {
 	for _, c := range p.idle {
 		switch {
 		case p.expired(c, now):
-			p.countCloseLocked(c, CloseLifetime, now)
+			p.dropIdleLocked(c, CloseLifetime, now)
 			closing, reasons = append(closing, c), append(reasons, CloseLifetime)
 		case p.cfg.IdleTimeout > 0 && now.Sub(c.lastUsed) >= p.cfg.IdleTimeout &&
-			p.total-len(closing) > p.cfg.MinSize:
-			p.countCloseLocked(c, CloseIdle, now)
+			p.total > p.cfg.MinSize:
+			p.dropIdleLocked(c, CloseIdle, now)
 			closing, reasons = append(closing, c), append(reasons, CloseIdle)
 		case p.suspectLocked(c):
+			p.lendLocked() // checked like a borrowed connection
 			suspect = append(suspect, c)
 		case p.cfg.KeepaliveInterval > 0 && now.Sub(c.checked()) >= p.cfg.KeepaliveInterval:
 			p.stats.keepalives++
+			p.lendLocked() // checked like a borrowed connection
 			ping = append(ping, c)
 		default:
 			if p.cfg.WarnFraction > 0 {
@@ -81,8 +83,6 @@ func (p *Pool[T]) runMaintenance(ctx context.Context) {
 	}
 	clear(p.idle[len(keep):])
 	p.idle = keep
-	p.total -= len(closing)
-	p.inUse += len(suspect) + len(ping) // checked like a borrowed connection
 	p.wakeLocked()
 	if p.cfg.OnQueuePosition != nil {
 		p.repositionLocked(now) // boosts move waiters with time

@@ -553,6 +553,9 @@ func TestNothingIsLostWhenWaitersGiveUp(t *testing.T) {
 	if s.InUse != 0 || s.Waiting != 0 || s.Idle != s.Size || s.Size > 3 {
 		t.Errorf("after the storm: %+v; want everything idle", s)
 	}
+	if err := p.CheckCounts(); err != nil {
+		t.Error(err)
+	}
 }
 
 func TestInvalidConfigNamesTheField(t *testing.T) {
@@ -714,6 +717,9 @@ func TestResizeShrinksAndGrows(t *testing.T) {
 	cs[3].Release() // at the new size: kept
 	if s := p.Stats(); s.Size != 1 || s.Idle != 1 {
 		t.Errorf("size %d idle %d, want 1 and 1", s.Size, s.Idle)
+	}
+	if err := p.CheckCounts(); err != nil {
+		t.Error(err)
 	}
 	if err := p.Resize(3); err != nil {
 		t.Fatal(err)

@@ -268,6 +268,9 @@ func TestCloseClosesBorrowedConnectionsAfterCloseTimeout(t *testing.T) {
 		if s.Size != 0 || s.InUse != 0 || s.Closed[pool.ClosePoolClosed] != 3 {
 			t.Errorf("stats %+v: want every connection closed by the pool's closing", s)
 		}
+		if err := p.CheckCounts(); err != nil {
+			t.Error(err)
+		}
 	})
 }
 

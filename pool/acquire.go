@@ -1,0 +1,235 @@
+package pool
+
+import (
+	"context"
+	"time"
+
+	"github.com/sqlpool/sqlpool/internal/clock"
+)
+
+// Acquire returns a connection: an idle one, a new one if the pool is below
+// MaxSize, or the next one released, waiting at priority prio. It gives up
+// when ctx ends (returning ctx.Err()) or after AcquireTimeout (an error
+// matching ErrAcquireTimeout, and context.DeadlineExceeded too when ctx's
+// deadline came first). It fails at once with ErrQueueFull when MaxWaitQueue
+// callers already wait, and with ErrWouldTimeout when it is unlikely to be
+// served in time (see Config.FailFastBelow).
+func (p *Pool[T]) Acquire(ctx context.Context, prio Priority) (*Conn[T], error) {
+	return p.AcquireLabeled(ctx, prio, 0)
+}
+
+// AcquireLabeled is Acquire preferring, among the idle connections, the most
+// recently used one whose Label is label (0: no preference). A connection
+// handed over by a releasing borrower goes to the longest waiter whatever its
+// label.
+func (p *Pool[T]) AcquireLabeled(ctx context.Context, prio Priority, label uint64) (*Conn[T], error) {
+	return p.AcquireAt(ctx, clock.Now(), prio, label)
+}
+
+// AcquireAt is AcquireLabeled for a caller that has read the clock: start
+// is when its acquisition began, and the pool measures the AcquireTimeout
+// and the connection's ages from it, reading the clock again only if it
+// has to wait. The wait is the connection's LentAt minus start. (Like
+// rate.Limiter's AllowN, it spares a hot path a clock reading it already
+// made.)
+func (p *Pool[T]) AcquireAt(ctx context.Context, start time.Time, prio Priority, label uint64) (*Conn[T], error) {
+	return p.AcquireSince(ctx, start, start, prio, label)
+}
+
+// AcquireSince is AcquireAt for an acquisition that began (at began) before
+// it reached the pool (at now), having waited elsewhere first, such as for
+// a partition's slot: the AcquireTimeout runs from began, so the caller has
+// one deadline, while ages and the wait (LentAt) are measured from now.
+func (p *Pool[T]) AcquireSince(ctx context.Context, began, now time.Time, prio Priority, label uint64) (*Conn[T], error) {
+	c, err := p.acquire(ctx, now, began, prio, label)
+	if c != nil && p.tracking() {
+		p.list(c)
+	}
+	return c, err
+}
+
+func (p *Pool[T]) acquire(ctx context.Context, start, began time.Time, prio Priority, label uint64) (*Conn[T], error) {
+	if err := ctx.Err(); err != nil {
+		return nil, p.ctxError(err)
+	}
+	queued := false // whether the caller has queued before (admitted)
+	for {
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			return nil, ErrClosed
+		}
+		if p.cfg.FairQueue && p.queue.len > 0 {
+			// Serve every earlier waiter that can be served: what is left
+			// is what none of them may take.
+			p.wakeLocked()
+		}
+		if !p.suspended && p.mayTakeLocked(prio) {
+			if c, validate := p.popIdleLocked(start, label); c != nil {
+				p.mu.Unlock()
+				if c, err := p.checkout(ctx, c, validate, start, began); c != nil || err != nil {
+					return c, err
+				}
+				continue
+			}
+			if p.canDialLocked() {
+				p.reserveDialLocked()
+				p.mu.Unlock()
+				return p.dial(ctx, p.deadline(began))
+			}
+		}
+		now := clock.Now()
+		deadline := p.deadline(began)
+		if !queued { // admission, once per Acquire
+			if p.cfg.MaxWaitQueue > 0 && p.queue.len >= p.cfg.MaxWaitQueue {
+				p.stats.queueFull++
+				p.mu.Unlock()
+				return nil, ErrQueueFull
+			}
+			if err := p.predictLocked(ctx, prio.index(), deadline, now); err != nil {
+				p.mu.Unlock()
+				return nil, err
+			}
+			p.stats.waits++
+		}
+		w := p.waiters.Get().(*waiter[T])
+		w.prio = prio.index()
+		w.deadline = deadline
+		w.stack = nil
+		if p.queue.len == 0 {
+			p.serves.begin(now)
+		}
+		if p.cfg.FairQueue {
+			// Served in the order the Acquire calls began: a caller that
+			// queues again after a failed connection keeps its place.
+			w.since = began
+			p.queue.insert(w)
+		} else {
+			w.since = now
+			p.queue.push(w)
+		}
+		queued = true
+		p.armExpiryLocked(deadline, now)
+		if p.cfg.OnQueuePosition != nil {
+			if w.moved == nil {
+				w.moved = make(chan struct{}, 1)
+			}
+			p.repositionLocked(now)
+		}
+		p.mu.Unlock()
+		if p.cfg.DeadlockThreshold > 0 {
+			p.publishStack(w)
+		}
+
+		conn, validate, dial, served, err := p.wait(ctx, w, now)
+		switch {
+		case err != nil:
+			return nil, err
+		case dial:
+			return p.dial(ctx, deadline)
+		case conn != nil:
+			// A connection handed off by its last borrower needs a reset but
+			// no validation; one from the idle stack may need both.
+			if c, err := p.checkout(ctx, conn, validate, served, began); c != nil || err != nil {
+				return c, err
+			}
+		}
+	}
+}
+
+// mayTakeLocked reports whether an acquisition at priority prio may take a
+// free connection (idle or not yet dialed) without eating into the
+// CriticalReserve.
+func (p *Pool[T]) mayTakeLocked(prio Priority) bool {
+	return p.cfg.CriticalReserve == 0 || prio >= PriorityCritical || p.freeLocked() > p.cfg.CriticalReserve
+}
+
+// popIdleLocked pops the most recently used idle connection labeled label,
+// or else the most recently used, if any, and says whether it must be
+// validated before use.
+func (p *Pool[T]) popIdleLocked(now time.Time, label uint64) (c *Conn[T], validate bool) {
+	n := len(p.idle)
+	if n == 0 {
+		return nil, false
+	}
+	i := n - 1
+	if label != 0 {
+		for j := n - 1; j >= 0; j-- {
+			if p.idle[j].label == label {
+				i = j
+				break
+			}
+		}
+	}
+	c = p.idle[i]
+	if i < n-1 {
+		copy(p.idle[i:], p.idle[i+1:])
+	}
+	p.idle[n-1] = nil
+	p.idle = p.idle[:n-1]
+	p.lendLocked()
+	validate = p.cfg.ValidationBypass < 0 || now.Sub(c.checked()) > p.cfg.ValidationBypass ||
+		p.suspectLocked(c)
+	return c, validate
+}
+
+// suspectLocked reports whether c was last used before a sibling failed.
+func (p *Pool[T]) suspectLocked(c *Conn[T]) bool {
+	return !p.suspectSince.IsZero() && !c.checked().After(p.suspectSince)
+}
+
+// checkout readies a connection popped for a borrower (counted in use). It
+// returns the connection, or an error for the caller, or neither when the
+// connection was bad and the caller should try again. With FairQueue, the
+// caller keeps the bad connection's slot and dials its replacement. now is
+// the time, start when the acquisition began.
+func (p *Pool[T]) checkout(ctx context.Context, c *Conn[T], validate bool, now, start time.Time) (*Conn[T], error) {
+	keep := keepNone
+	if p.cfg.FairQueue {
+		keep = keepSlot
+	}
+	reason := CloseLifetime
+	if !p.expired(c, now) {
+		var err error
+		if validate {
+			var abandoned, dial bool
+			abandoned, dial, err = p.check(ctx, c, keep, noOutcome)
+			switch {
+			case err == errClosing:
+				p.put(c) // closes it
+				return nil, ErrClosed
+			case abandoned && dial:
+				return p.dial(ctx, p.deadline(start))
+			case abandoned && ctx.Err() != nil:
+				return nil, p.ctxError(ctx.Err())
+			case abandoned:
+				return nil, nil
+			}
+		}
+		if err == nil {
+			err = p.f.Reset(ctx, c.value)
+		}
+		if err == nil {
+			p.lent(c, now)
+			return c, nil
+		}
+		if ctx.Err() != nil {
+			p.put(c) // the caller gave up; the connection may be fine
+			return nil, p.ctxError(ctx.Err())
+		}
+		reason = CloseValidation
+	}
+	if _, dial := p.closeConn(c, reason, keep, noOutcome); dial {
+		return p.dial(ctx, p.deadline(start))
+	}
+	return nil, nil
+}
+
+// deadline returns the AcquireTimeout deadline of an acquisition begun at
+// start, or zero when there is none.
+func (p *Pool[T]) deadline(start time.Time) time.Time {
+	if p.cfg.AcquireTimeout <= 0 {
+		return time.Time{}
+	}
+	return start.Add(p.cfg.AcquireTimeout)
+}

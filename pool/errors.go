@@ -1,0 +1,107 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Errors returned by Acquire. The root package re-exports them, so errors.Is
+// matches either name.
+var (
+	ErrClosed         = errors.New("sqlpool: pool is closed")
+	ErrAcquireTimeout = errors.New("sqlpool: acquire timed out")
+	ErrQueueFull      = errors.New("sqlpool: wait queue is full (MaxWaitQueue callers already waiting): raise MaxSize if the server can take it, or MaxWaitQueue, or shed load")
+	// ErrWouldTimeout: the acquisition was refused at once because it was
+	// unlikely to be served before its deadline (see Config.FailFastBelow).
+	// Its errors also match ErrAcquireTimeout, and context.DeadlineExceeded
+	// when the caller's deadline was the binding one.
+	ErrWouldTimeout = errors.New("sqlpool: acquire would time out")
+)
+
+// ConnectError is the error of an acquisition whose dial failed; Err is the
+// Factory's error, unchanged.
+type ConnectError struct{ Err error }
+
+func (e *ConnectError) Error() string { return "sqlpool: connect: " + e.Err.Error() }
+
+// Unwrap returns the Factory's error.
+func (e *ConnectError) Unwrap() error { return e.Err }
+
+// TimeoutError is the error of an acquisition that timed out, or that was
+// refused at once because it would have (ErrWouldTimeout). It matches
+// ErrAcquireTimeout with errors.Is, ErrWouldTimeout when it was refused, and
+// context.DeadlineExceeded as well when the caller's deadline ended (or
+// would have ended) the wait. It describes the pool at that moment.
+type TimeoutError struct {
+	Timeout                             time.Duration // the AcquireTimeout in force
+	Size, MaxSize, InUse, Idle, Waiting int
+	LastErr                             error // the last dial error, if any
+	// Waited is how long the acquisition waited in all, when its caller
+	// measured it (sqlpool's Connector does).
+	Waited time.Duration
+
+	// With ErrWouldTimeout: the waiters sure to be served first, the
+	// estimated mean wait, and the time that was left.
+	Ahead          int
+	Expected, Left time.Duration
+
+	deadline  bool // the caller's deadline, not AcquireTimeout
+	predicted bool // refused at once: ErrWouldTimeout
+}
+
+func (e *TimeoutError) Error() string {
+	bound := fmt.Sprintf("AcquireTimeout %v", e.Timeout)
+	if e.deadline {
+		bound = "the context deadline"
+	}
+	var s string
+	if e.predicted {
+		s = fmt.Sprintf("sqlpool: acquire would time out: %d waiters ahead, expected wait %v, %v left before %s",
+			e.Ahead, e.Expected.Round(time.Millisecond), e.Left.Round(time.Millisecond), bound)
+	} else if e.deadline {
+		s = "sqlpool: acquire timed out at the context deadline"
+	} else {
+		s = "sqlpool: acquire timed out after " + bound
+	}
+	s += fmt.Sprintf(" (pool: %d/%d connections, %d in use, %d idle, %d waiting)",
+		e.Size, e.MaxSize, e.InUse, e.Idle, e.Waiting)
+	if e.Waited > 0 {
+		s += fmt.Sprintf(", after waiting %v", e.Waited.Round(time.Millisecond))
+	}
+	if e.LastErr != nil {
+		s += "; last connect error: " + e.LastErr.Error() + ": check that the server answers"
+	} else if e.InUse >= e.MaxSize {
+		s += ": every connection is borrowed; if the load is real raise MaxSize (within the server's max_connections) or AcquireTimeout, " +
+			"otherwise look for connections held too long (LeakThreshold and the leak report, Stats().Leaks, /api/leaks)"
+	}
+	return s
+}
+
+// Unwrap returns ErrAcquireTimeout, ErrWouldTimeout when the acquisition was
+// refused at once, and context.DeadlineExceeded when the caller's deadline
+// ended (or would have ended) the wait.
+func (e *TimeoutError) Unwrap() []error {
+	errs := []error{ErrAcquireTimeout}
+	if e.predicted {
+		errs = append(errs, ErrWouldTimeout)
+	}
+	if e.deadline {
+		errs = append(errs, context.DeadlineExceeded)
+	}
+	return errs
+}
+
+// timeoutErrorLocked describes the pool in a TimeoutError.
+func (p *Pool[T]) timeoutErrorLocked() *TimeoutError {
+	return &TimeoutError{
+		Timeout: p.cfg.AcquireTimeout,
+		Size:    p.total,
+		MaxSize: p.cfg.MaxSize,
+		InUse:   p.inUse,
+		Idle:    len(p.idle),
+		Waiting: p.queue.len,
+		LastErr: p.lastConnErr,
+	}
+}
