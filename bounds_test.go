@@ -233,6 +233,7 @@ func TestPostgresCopyInEachTransaction(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		//lint:ignore SA1019 lib/pq's COPY statement is what the test exercises
 		stmt, err := tx.Prepare(pq.CopyIn("sqlpool_copy", "v"))
 		if err != nil {
 			t.Fatalf("round %d: prepare: %v", round, err)
