@@ -186,7 +186,8 @@ func TestStatementTimeoutNeedsAKnownDialect(t *testing.T) {
 func BenchmarkAcquireAcrossPartitions(b *testing.B) {
 	for _, n := range []int{1, 100, 10_000} {
 		b.Run(fmt.Sprintf("partitions=%d", n), func(b *testing.B) {
-			c, err := sqlpool.Wrap(drivertest.New(drivertest.Options{}).Connector("x"), sqlpool.Config{MaxSize: 8})
+			c, err := sqlpool.Wrap(drivertest.New(drivertest.Options{}).Connector("x"), sqlpool.Config{MaxSize: 8,
+				Routing: partition.RouterConfig{MaxPartitions: -1}}) // 10,000 tenants and the default partition
 			if err != nil {
 				b.Fatal(err)
 			}
