@@ -2,6 +2,7 @@ package pool
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -196,10 +197,14 @@ func (p *Pool[T]) create(ctx context.Context) (*Conn[T], error) {
 	var v T
 	var err error
 	if p.limiter != nil {
-		err = p.limiter.Wait(dctx)
+		if err = p.limiter.Wait(dctx); err != nil {
+			err = fmt.Errorf("sqlpool: ConnectRate: %w", err) // the pool's, not the Factory's
+		}
 	}
 	if err == nil {
-		v, err = p.f.Create(dctx)
+		if v, err = p.f.Create(dctx); err != nil {
+			err = &ConnectError{Err: err}
+		}
 	}
 	cancel()
 
@@ -208,7 +213,7 @@ func (p *Pool[T]) create(ctx context.Context) (*Conn[T], error) {
 	if err != nil {
 		p.wakeLocked()
 		p.mu.Unlock()
-		return nil, &ConnectError{Err: err}
+		return nil, err
 	}
 	if p.closed {
 		p.mu.Unlock()

@@ -53,6 +53,9 @@ func (p *Pool[T]) dialDoneLocked(err error) {
 		p.total--
 		p.stats.connectErrors++
 		p.lastConnErr = err
+		if ce, ok := err.(*ConnectError); ok {
+			p.lastConnErr = ce.Err // the Factory's own
+		}
 	case p.closed:
 		p.total--
 		p.stats.created++
