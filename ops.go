@@ -98,77 +98,114 @@ func (h *conn) Ping(ctx context.Context) error {
 	return h.end(ctx, opPing, "", t0, err)
 }
 
-// ExecContext runs query, between one OnQueryStart and one OnQueryEnd: see
-// exec.
+// ExecContext runs query: see run.
 func (h *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	pc, t0, err := h.start(ctx, opExec, query)
-	if err != nil {
-		return nil, err
-	}
-	r, err := h.exec(ctx, pc, query, args)
-	return r, h.end(ctx, opExec, query, t0, err)
+	return run(ctx, h, &execOp, query, args)
 }
 
-// exec runs query on pc: in a transaction of its own set up for the
-// partition (Pooler), or through the statement cache (CacheAll), or else as
-// database/sql would (ctxDriverExec); driver.ErrSkip makes database/sql
-// prepare it.
-func (h *conn) exec(ctx context.Context, pc *physConn, query string, args []driver.NamedValue) (driver.Result, error) {
-	if h.wrapTx() {
-		return h.execInTx(ctx, pc, query, args)
-	}
-	if h.implicit(query, args) && !h.c.traits.stmtHoldsLock {
-		r, err := withStmt(ctx, h, pc, query, true, func(si driver.Stmt) (driver.Result, error) {
-			if n := si.NumInput(); n >= 0 && n != len(args) {
-				return nil, errFallBack
-			}
-			return stmtExec(ctx, si, args)
-		})
-		if err != errFallBack {
-			return r, err
-		}
-	}
-	r, err := pc.exec(ctx, query, args)
-	if err == nil && h.c.traits.family == familyPostgres {
-		err = h.c.afterSessionStmt(ctx, pc, query)
-	}
-	return r, err
-}
-
-// QueryContext runs query, between one OnQueryStart and one OnQueryEnd: see
-// query. The rows are the driver's own, except in a transaction sqlpool
-// opened (Pooler), which they end when closed.
+// QueryContext runs query: see run. The rows are the driver's own, except
+// in a transaction sqlpool opened (Pooler), which they end when closed, and
+// on SQLite's kept statements (gcRows).
 func (h *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	pc, t0, err := h.start(ctx, opQuery, query)
-	if err != nil {
-		return nil, err
-	}
-	r, err := h.query(ctx, pc, query, args)
-	return r, h.end(ctx, opQuery, query, t0, err)
+	return run(ctx, h, &queryOp, query, args)
 }
 
-// query is exec for queries.
-func (h *conn) query(ctx context.Context, pc *physConn, query string, args []driver.NamedValue) (driver.Rows, error) {
-	if h.wrapTx() {
-		return h.queryInTx(ctx, pc, query, args)
+// An opKind is what differs between an exec and a query; run is the path
+// they share.
+type opKind[R any] struct {
+	name string
+	// direct runs the query as database/sql would (ctxDriverExec,
+	// ctxDriverQuery); driver.ErrSkip makes database/sql prepare it.
+	direct func(pc *physConn, ctx context.Context, query string, args []driver.NamedValue) (R, error)
+	// onStmt runs a kept prepared statement.
+	onStmt func(h *conn, ctx context.Context, si driver.Stmt, args []driver.NamedValue) (R, error)
+	// inTx ends the transaction sqlpool opened for the operation (Pooler),
+	// now or when the result is done with.
+	inTx func(h *conn, t driver.Tx, r R, err error) (R, error)
+	// undo releases a result that is not returned.
+	undo func(R)
+	// kept reports whether the operation may run on a kept statement.
+	kept func(t *traits) bool
+}
+
+var (
+	execOp = opKind[driver.Result]{
+		name:   opExec,
+		direct: (*physConn).exec,
+		onStmt: func(_ *conn, ctx context.Context, si driver.Stmt, args []driver.NamedValue) (driver.Result, error) {
+			return stmtExec(ctx, si, args)
+		},
+		inTx: func(h *conn, t driver.Tx, r driver.Result, err error) (driver.Result, error) {
+			return r, h.endWrapped(t, err)
+		},
+		undo: func(driver.Result) {},
+		kept: func(t *traits) bool { return !t.stmtHoldsLock }, // SQLite's Exec leaves its statement active
 	}
-	if h.implicit(query, args) {
-		r, err := withStmt(ctx, h, pc, query, true, func(si driver.Stmt) (driver.Rows, error) {
-			if n := si.NumInput(); n >= 0 && n != len(args) {
-				return nil, errFallBack
-			}
+	queryOp = opKind[driver.Rows]{
+		name:   opQuery,
+		direct: (*physConn).query,
+		onStmt: func(h *conn, ctx context.Context, si driver.Stmt, args []driver.NamedValue) (driver.Rows, error) {
 			r, err := stmtQuery(ctx, si, args)
 			return h.guardRows(r, err)
+		},
+		inTx: func(h *conn, t driver.Tx, r driver.Rows, err error) (driver.Rows, error) {
+			if err != nil {
+				return nil, h.endWrapped(t, err)
+			}
+			return &txRows{passRows: passRows{r}, h: h, tx: t}, nil // closing the rows commits
+		},
+		undo: func(r driver.Rows) { r.Close() },
+		kept: func(*traits) bool { return true },
+	}
+)
+
+// errPoolerDriver: a transaction pooler needs one-off queries the driver
+// runs itself.
+var errPoolerDriver = errors.New("sqlpool: Pooler needs a driver with ExecerContext and QueryerContext")
+
+// run runs an exec or a query between one OnQueryStart and one OnQueryEnd,
+// on the bound connection: in a transaction of its own set up for the
+// partition (Pooler), or on a kept statement (CacheAll), or else as
+// database/sql would.
+func run[R any](ctx context.Context, h *conn, k *opKind[R], query string, args []driver.NamedValue) (R, error) {
+	pc, t0, err := h.start(ctx, k.name, query)
+	if err != nil {
+		var zero R
+		return zero, err
+	}
+	r, err := runOn(ctx, h, k, pc, query, args)
+	return r, h.end(ctx, k.name, query, t0, err)
+}
+
+func runOn[R any](ctx context.Context, h *conn, k *opKind[R], pc *physConn, query string, args []driver.NamedValue) (R, error) {
+	var zero R
+	if h.wrapTx() {
+		t, err := h.beginWrapped(ctx, pc)
+		if err != nil {
+			return zero, err
+		}
+		r, err := k.direct(pc, ctx, query, args)
+		if err == driver.ErrSkip {
+			err = errPoolerDriver
+		}
+		return k.inTx(h, t, r, err)
+	}
+	if h.implicit(query, args) && k.kept(&h.c.traits) {
+		r, err := withStmt(ctx, h, pc, query, true, func(si driver.Stmt) (R, error) {
+			if n := si.NumInput(); n >= 0 && n != len(args) {
+				return zero, errFallBack
+			}
+			return k.onStmt(h, ctx, si, args)
 		})
 		if err != errFallBack {
 			return r, err
 		}
 	}
-	r, err := pc.query(ctx, query, args)
+	r, err := k.direct(pc, ctx, query, args)
 	if err == nil && h.c.traits.family == familyPostgres {
 		if err = h.c.afterSessionStmt(ctx, pc, query); err != nil {
-			r.Close()
-			return nil, err
+			k.undo(r)
+			return zero, err
 		}
 	}
 	return r, err

@@ -177,37 +177,6 @@ func (h *conn) endWrapped(t driver.Tx, err error) error {
 	return t.Commit()
 }
 
-// execInTx runs an autocommit exec in a transaction set up for the
-// partition.
-func (h *conn) execInTx(ctx context.Context, pc *physConn, query string, args []driver.NamedValue) (driver.Result, error) {
-	t, err := h.beginWrapped(ctx, pc)
-	if err != nil {
-		return nil, err
-	}
-	r, err := pc.exec(ctx, query, args)
-	if err == driver.ErrSkip {
-		err = errors.New("sqlpool: Pooler needs a driver with ExecerContext")
-	}
-	return r, h.endWrapped(t, err)
-}
-
-// queryInTx runs an autocommit query in a transaction set up for the
-// partition; closing the rows commits it.
-func (h *conn) queryInTx(ctx context.Context, pc *physConn, query string, args []driver.NamedValue) (driver.Rows, error) {
-	t, err := h.beginWrapped(ctx, pc)
-	if err != nil {
-		return nil, err
-	}
-	r, err := pc.query(ctx, query, args)
-	if err == driver.ErrSkip {
-		err = errors.New("sqlpool: Pooler needs a driver with QueryerContext")
-	}
-	if err != nil {
-		return nil, h.endWrapped(t, err)
-	}
-	return &txRows{passRows: passRows{r}, h: h, tx: t}, nil
-}
-
 // txRows are the rows of a query in a transaction of sqlpool's: Close ends
 // it.
 type txRows struct {
