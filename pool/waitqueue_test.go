@@ -370,9 +370,15 @@ func TestCancellationStormWithEveryFeatureOnLeavesEveryConnectionIdle(t *testing
 		}()
 	}
 	wg.Wait()
+	// A validation abandoned by a cancelled caller finishes in the
+	// background (it counts its connection in use until then): wait for it.
+	waitFor(t, "every connection idle after the storm", func() bool {
+		s := p.Stats()
+		return s.InUse == 0 && s.Waiting == 0 && s.Idle == s.Size && s.Dialing == 0
+	})
 	s := p.Stats()
-	if s.InUse != 0 || s.Waiting != 0 || s.Idle != s.Size || s.Size > 4 || s.Dialing != 0 {
-		t.Errorf("after the storm: %+v; want everything idle", s)
+	if s.Size > 4 {
+		t.Errorf("after the storm: %+v; want at most 4 connections", s)
 	}
 	if open := f.open(); open != s.Size {
 		t.Errorf("%d connections open, pool counts %d: a connection leaked", open, s.Size)
