@@ -419,6 +419,7 @@ func (c Config) poolConfig() (pool.Config, error) {
 		ErrorWindow:           c.ErrorWindow,
 		MinLifetime:           c.MinLifetime,
 		MaxBorrowTime:         c.MaxBorrowTime,
+		LeakThreshold:         c.LeakThreshold,
 		ReclaimBorrowed:       c.ReclaimBorrowed,
 		WarnFraction:          c.WarnFraction,
 		KeepaliveInterval:     c.KeepaliveInterval,

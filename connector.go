@@ -57,9 +57,10 @@ type Connector struct {
 	metrics        bool              // record to rec
 	rec            *monitor.Recorder // per-partition metrics
 
-	ctx           context.Context // canceled by Close (stop): maintenance exits
+	ctx           context.Context // canceled by Close (stop): background work exits
 	stop          context.CancelFunc
-	bg            sync.WaitGroup // the leak detector
+	bg            sync.WaitGroup // the history sampler and the partitions' warm-up
+	warming       atomic.Bool    // a warm-up goroutine runs (factory.Maintain)
 	leaksDetected atomic.Int64   // borrowings reported held past LeakThreshold
 
 	// The lifecycle (lifecycle.go), resolved from the Config.
@@ -72,8 +73,11 @@ type Connector struct {
 }
 
 var (
-	_ driver.Connector = (*Connector)(nil)
-	_ io.Closer        = (*Connector)(nil)
+	_ driver.Connector       = (*Connector)(nil)
+	_ io.Closer              = (*Connector)(nil)
+	_ pool.Leaker[*physConn] = factory{}
+	_ pool.Maintainer        = factory{}
+	_ pool.Warner[*physConn] = factory{}
 )
 
 // NewConnector returns a Connector for dsn over driver d. It uses d's
@@ -171,8 +175,6 @@ func newConnector(base driver.Connector, d driver.Driver, cfg Config) (*Connecto
 	}
 	c.ctx, c.stop = context.WithCancel(context.Background())
 	c.startHistory()
-	c.bg.Add(1)
-	go c.maintain(pcfg.MaintenanceInterval)
 	return c, nil
 }
 
@@ -219,8 +221,8 @@ func (c *Connector) Close() error {
 	c.once.Do(func() {
 		c.closed.Store(true)
 		c.stop()
+		c.pool.Close() // its maintenance, which starts warm-ups, ends first
 		c.bg.Wait()
-		c.pool.Close()
 		if cl, ok := c.base.(io.Closer); ok {
 			c.closeErr = cl.Close()
 		}
@@ -276,7 +278,7 @@ func (c *Connector) Stats() Stats {
 		Partitions:         make(map[string]PartitionStats),
 		StatementCacheMode: c.mode,
 		LeaksDetected:      c.leaksDetected.Load(),
-		Leaks:              c.leaks(time.Now(), false),
+		Leaks:              c.leaks(),
 	}
 	c.connMu.Lock()
 	s.StatementCache = c.closedCache
@@ -391,6 +393,34 @@ func (c *Connector) connect(ctx context.Context) (driver.Conn, error) {
 		}
 	}
 	return dc, nil
+}
+
+// Maintain, run by the pool at the end of each maintenance pass, starts
+// the partitions' MinSize warm-up (warm) when a partition has a MinSize, on
+// a goroutine of its own, one at a time: the warm-up acquires connections
+// and may wait up to ValidationTimeout for each, which the pool's
+// maintenance must not.
+func (f factory) Maintain(context.Context) {
+	c := f.c
+	if !c.wantsWarm() || !c.warming.CompareAndSwap(false, true) {
+		return
+	}
+	c.bg.Add(1) // before Close waits: Close closes the pool, ending its maintenance, first
+	go func() {
+		defer c.bg.Done()
+		defer c.warming.Store(false)
+		c.warm(c.ctx)
+	}()
+}
+
+// wantsWarm reports whether a partition has a MinSize to keep warm.
+func (c *Connector) wantsWarm() bool {
+	for _, p := range c.router.List() {
+		if p.MinSize > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (factory) Reset(ctx context.Context, pc *physConn) error {

@@ -6,24 +6,29 @@ import (
 	"time"
 )
 
-// borrowInfo is what the leak detector reads about a physical connection's
-// current borrowing. The borrower writes it, the detector reads it: atomics.
+// This file holds the leak report. The pool tracks borrowings held too long
+// (Config.LeakThreshold, with MaxBorrowTime, in one walk of its borrowers
+// on its maintenance goroutine) and tells the factory's Leak of each; what
+// a handle keeps of its borrowing for the report is here.
+
+// borrowInfo is what a leak report reads about a physical connection's
+// current borrowing by a handle. The borrower writes it, the pool's
+// maintenance goroutine reads it: atomics. It is kept only with a
+// LeakThreshold.
 type borrowInfo struct {
-	since     atomic.Int64           // UnixNano of the bind; 0 while idle
+	since     atomic.Int64           // UnixNano of the bind; 0 while no handle holds it
 	partition atomic.Pointer[string] // the borrowing's partition name
 	lastQuery atomic.Bool            // the last operation was a query
 	inTx      atomic.Bool
 	stack     atomic.Pointer[string] // where it was bound, with Config.LeakStacks
-	reported  atomic.Bool            // OnLeak has been called for this borrowing
 }
 
-// trackBorrow records the start of a borrowing for the leak detector.
+// trackBorrow records the start of a handle's borrowing for the leak report.
 func (c *Connector) trackBorrow(pc *physConn, partition *string) {
 	b := &pc.borrow
 	b.partition.Store(partition)
 	b.lastQuery.Store(false)
 	b.inTx.Store(false)
-	b.reported.Store(false)
 	if c.cfg.LeakStacks {
 		buf := make([]byte, 4096)
 		s := string(buf[:runtime.Stack(buf, false)])
@@ -32,7 +37,7 @@ func (c *Connector) trackBorrow(pc *physConn, partition *string) {
 	b.since.Store(time.Now().UnixNano())
 }
 
-// leakKind guesses what holds a borrowing.
+// kind guesses what holds a borrowing.
 func (b *borrowInfo) kind() string {
 	switch {
 	case b.inTx.Load():
@@ -44,61 +49,52 @@ func (b *borrowInfo) kind() string {
 	}
 }
 
-// leaks returns the borrowings held past LeakThreshold at now. With report
-// set, it returns only those not reported before, and marks them reported.
-func (c *Connector) leaks(now time.Time, report bool) []Leak {
+// leak describes pc's borrowing, held for held; false when no handle holds
+// pc: a borrowing of sqlpool's own (the partitions' warm-up, the first
+// Connect's probe), or one whose handle has not finished binding yet.
+func (pc *physConn) leak(held time.Duration) (Leak, bool) {
+	b := &pc.borrow
+	if b.since.Load() == 0 {
+		return Leak{}, false
+	}
+	l := Leak{ConnID: pc.id, Held: held, Kind: b.kind()}
+	if p := b.partition.Load(); p != nil {
+		l.Partition = *p
+	}
+	if s := b.stack.Load(); s != nil {
+		l.Stack = *s
+	}
+	return l, true
+}
+
+// Leak reports a handle's borrowing held past LeakThreshold, once (the
+// pool's Leaker): to the leak counter, the recorder and the OnLeak hook. It
+// declines the pool's own borrowings, which are asked about again later.
+func (f factory) Leak(pc *physConn, held time.Duration) bool {
+	c := f.c
+	l, ok := pc.leak(held)
+	if !ok {
+		return false
+	}
+	c.leaksDetected.Add(1)
+	c.rec.RecordLeak(l.Partition)
+	if f := c.cfg.Hooks.OnLeak; f != nil {
+		f(l)
+	}
+	return true
+}
+
+// leaks returns the handles' borrowings held past LeakThreshold now,
+// longest held first.
+func (c *Connector) leaks() []Leak {
 	if c.cfg.LeakThreshold <= 0 {
 		return nil
 	}
 	var out []Leak
-	c.connMu.Lock()
-	defer c.connMu.Unlock()
-	for pc := range c.live {
-		b := &pc.borrow
-		since := b.since.Load()
-		if since == 0 {
-			continue
+	for _, b := range c.pool.Borrowings(time.Now(), c.cfg.LeakThreshold) {
+		if l, ok := b.Value.leak(b.Held); ok {
+			out = append(out, l)
 		}
-		held := now.Sub(time.Unix(0, since))
-		if held < c.cfg.LeakThreshold || report && !b.reported.CompareAndSwap(false, true) {
-			continue
-		}
-		l := Leak{ConnID: pc.id, Held: held, Kind: b.kind()}
-		if p := b.partition.Load(); p != nil {
-			l.Partition = *p
-		}
-		if s := b.stack.Load(); s != nil {
-			l.Stack = *s
-		}
-		out = append(out, l)
 	}
 	return out
-}
-
-// maintain is the Connector's one goroutine, stopped by Close: every
-// MaintenanceInterval it keeps partitions' MinSize connections warm and, with
-// a LeakThreshold, reports each borrowing held past it once, to the OnLeak
-// hook and the leak counter.
-func (c *Connector) maintain(interval time.Duration) {
-	defer c.bg.Done()
-	if c.cfg.LeakThreshold > 0 {
-		interval = min(interval, max(c.cfg.LeakThreshold/4, 10*time.Millisecond))
-	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.ctx.Done():
-			return
-		case now := <-t.C:
-			for _, l := range c.leaks(now, true) {
-				c.leaksDetected.Add(1)
-				c.rec.RecordLeak(l.Partition)
-				if f := c.cfg.Hooks.OnLeak; f != nil {
-					f(l)
-				}
-			}
-			c.warm(c.ctx)
-		}
-	}
 }

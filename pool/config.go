@@ -104,6 +104,14 @@ type Config struct {
 	// (Conn.Reclaimed reports it too). Default false; it needs
 	// MaxBorrowTime.
 	ReclaimBorrowed bool
+	// LeakThreshold reports a borrowing held longer than this, once, to
+	// the Factory's Leak if it is a Leaker (else to Logger, at Warn level):
+	// the maintenance goroutine checks the borrowings every LeakThreshold/4
+	// (at least 10ms apart), besides each maintenance pass, the same walk
+	// that checks MaxBorrowTime. Borrowings lists those held past it at any
+	// time. It makes the pool list borrowed connections, which costs every
+	// Acquire a lock. Default 0: off.
+	LeakThreshold time.Duration
 	// WarnFraction gives a soft warning (to the Factory's Warn, if it has
 	// one, else to Logger) when a connection reaches this fraction of a
 	// limit: its lifetime (seen by maintenance while idle, and on each
@@ -262,7 +270,8 @@ func (c Config) normalize() (Config, error) {
 		v    time.Duration
 	}{{"ConnectTimeout", c.ConnectTimeout}, {"ValidationTimeout", c.ValidationTimeout},
 		{"MaintenanceInterval", c.MaintenanceInterval}, {"DeadlockThreshold", c.DeadlockThreshold},
-		{"MinLifetime", c.MinLifetime}, {"MaxBorrowTime", c.MaxBorrowTime}, {"CloseTimeout", c.CloseTimeout}} {
+		{"MinLifetime", c.MinLifetime}, {"MaxBorrowTime", c.MaxBorrowTime}, {"LeakThreshold", c.LeakThreshold},
+		{"CloseTimeout", c.CloseTimeout}} {
 		if f.v < 0 {
 			return c, fmt.Errorf("%s is %v, must not be negative", f.name, f.v)
 		}

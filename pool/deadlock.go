@@ -113,14 +113,14 @@ func (p *Pool[T]) waitersLocked(now time.Time) []WaiterInfo {
 	return ws
 }
 
-// list puts c, just acquired, on the list of borrowers with the stack of
-// the acquiring goroutine (deadlock detector on).
+// list puts c, just acquired, on the list of borrowers, with the stack of
+// the acquiring goroutine when the deadlock detector is on.
 func (p *Pool[T]) list(c *Conn[T]) {
 	if p.cfg.DeadlockThreshold > 0 {
 		c.stack = captureStack(c.stack)
 	}
 	p.mu.Lock()
-	c.borrowedAt, c.borrowWarned, c.overdue = c.lastUsed, false, false // lent just now
+	c.borrowedAt, c.borrowWarned, c.overdue, c.leaked = c.lastUsed, false, false, false // lent just now
 	c.bprev, c.bnext = nil, p.borrowed
 	if p.borrowed != nil {
 		p.borrowed.bprev = c
@@ -130,8 +130,8 @@ func (p *Pool[T]) list(c *Conn[T]) {
 	p.mu.Unlock()
 }
 
-// returnedLocked notes that c was released or closed (deadlock detector on):
-// progress, and one borrower fewer.
+// returnedLocked notes that c was released or closed while the pool tracks
+// borrowings: progress, and one borrower fewer.
 func (p *Pool[T]) returnedLocked(c *Conn[T], now time.Time) {
 	p.detector.lastRelease = now
 	if !c.listed {

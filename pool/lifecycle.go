@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -12,8 +13,9 @@ import (
 )
 
 // This file holds the connection lifecycle: jittered and adaptive
-// lifetimes, the reuse limit, soft warnings, the borrowed-time limit with
-// reclaim, keepalive pings of idle connections and Replace.
+// lifetimes, the reuse limit, soft warnings, the one check of borrowings
+// held too long (the leak threshold, the borrowed-time limit with reclaim),
+// keepalive pings of idle connections and Replace.
 
 // Limit names a connection limit, in a Warning.
 type Limit uint8
@@ -335,15 +337,61 @@ func orDiscard(l *slog.Logger) *slog.Logger {
 
 var discard = slog.New(slog.DiscardHandler)
 
-// tracking reports whether borrowed connections are listed (for the
-// deadlock detector, the borrowed-time limit or CloseTimeout).
+// tracking reports whether borrowed connections are listed: for the
+// deadlock detector, the borrowed-time limit, the leak threshold or
+// CloseTimeout.
 func (p *Pool[T]) tracking() bool {
-	return p.cfg.DeadlockThreshold > 0 || p.cfg.MaxBorrowTime > 0 || p.cfg.CloseTimeout > 0
+	return p.cfg.DeadlockThreshold > 0 || p.cfg.MaxBorrowTime > 0 || p.cfg.LeakThreshold > 0 || p.cfg.CloseTimeout > 0
 }
 
-// checkBorrowed reports (and with ReclaimBorrowed, reclaims) the borrowings
-// past MaxBorrowTime, and gives the soft warnings of those past
-// WarnFraction of it. It runs on the maintenance goroutine.
+// Leaker is an optional interface of a Factory. With Config.LeakThreshold,
+// the pool calls Leak once per borrowing held past it, with how long it has
+// been held, outside its lock, on the maintenance goroutine. The
+// connection is in use by its borrower meanwhile, and may even have been
+// released and lent again since the check: Leak must not use it, only read
+// what the borrower keeps of the borrowing, safely. Leak returns whether
+// it reported the borrowing; false (the Factory knows of no borrower yet,
+// or the borrowing is its own) makes the pool ask again at the next
+// check. Without a Leaker, the pool logs leaks to Config.Logger.
+type Leaker[T any] interface {
+	Leak(c T, held time.Duration) bool
+}
+
+// leakCheckInterval is how often maintenance checks borrowings for leaks:
+// a quarter of the threshold, so a leak is reported at most 25% late, but
+// no more often than every 10ms.
+func leakCheckInterval(threshold time.Duration) time.Duration {
+	return max(threshold/4, 10*time.Millisecond)
+}
+
+// Borrowing is a borrowed connection and how long it has been held.
+type Borrowing[T any] struct {
+	Value T
+	Held  time.Duration
+}
+
+// Borrowings returns the connections borrowed for at least minHeld at now,
+// longest held first, while the pool lists borrowed connections (any of
+// Config.LeakThreshold, MaxBorrowTime, DeadlockThreshold or CloseTimeout
+// set); nil otherwise. As with Leaker, the values are in use by their
+// borrowers.
+func (p *Pool[T]) Borrowings(now time.Time, minHeld time.Duration) []Borrowing[T] {
+	var bs []Borrowing[T]
+	p.mu.Lock()
+	for c := p.borrowed; c != nil; c = c.bnext {
+		if held := now.Sub(c.borrowedAt); held >= minHeld {
+			bs = append(bs, Borrowing[T]{c.value, held})
+		}
+	}
+	p.mu.Unlock()
+	slices.SortStableFunc(bs, func(a, b Borrowing[T]) int { return cmp.Compare(b.Held, a.Held) })
+	return bs
+}
+
+// checkBorrowed is the one check of borrowings held too long, on the
+// maintenance goroutine: it reports those past LeakThreshold, reports (and
+// with ReclaimBorrowed, reclaims) those past MaxBorrowTime, and gives the
+// soft warnings of those past WarnFraction of it.
 func (p *Pool[T]) checkBorrowed(now time.Time) {
 	type notice struct {
 		c *Conn[T]
@@ -351,7 +399,8 @@ func (p *Pool[T]) checkBorrowed(now time.Time) {
 	}
 	var notices []notice
 	var reclaimed []*Conn[T]
-	limit, f := p.cfg.MaxBorrowTime, p.cfg.WarnFraction
+	var leaks []Borrowing[*Conn[T]]
+	limit, f, leakAfter := p.cfg.MaxBorrowTime, p.cfg.WarnFraction, p.cfg.LeakThreshold
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -360,6 +409,13 @@ func (p *Pool[T]) checkBorrowed(now time.Time) {
 	for c, next := p.borrowed, (*Conn[T])(nil); c != nil; c = next {
 		next = c.bnext
 		held := now.Sub(c.borrowedAt)
+		if leakAfter > 0 && held >= leakAfter && !c.leaked {
+			c.leaked = true // only this goroutine sets it: see reportLeaks
+			leaks = append(leaks, Borrowing[*Conn[T]]{c, held})
+		}
+		if limit <= 0 {
+			continue
+		}
 		// c.window may be written by the borrower now: Lifetime is the
 		// drawn one.
 		w := Warning{Limit: LimitBorrowTime, Age: now.Sub(c.created), Lifetime: c.lifetime,
@@ -386,11 +442,36 @@ func (p *Pool[T]) checkBorrowed(now time.Time) {
 		p.wakeLocked()
 	}
 	p.mu.Unlock()
+	p.reportLeaks(leaks) // before the reclaim closes any of them
 	for _, c := range reclaimed {
 		p.f.Close(c.value, CloseReclaimed)
 	}
 	for _, n := range notices {
 		p.warn(n.c.value, n.w)
+	}
+}
+
+// reportLeaks tells the Factory's Leak (or the logger) of the borrowings
+// checkBorrowed marked leaked. One that Leak declines is unmarked, to be
+// asked again. That is safe without knowing whether the borrowing is still
+// the same: only the maintenance goroutine marks, and a new borrowing
+// starts unmarked (list) anyway.
+func (p *Pool[T]) reportLeaks(leaks []Borrowing[*Conn[T]]) {
+	if len(leaks) == 0 {
+		return
+	}
+	l, ok := p.f.(Leaker[T])
+	for _, b := range leaks {
+		if !ok {
+			p.logger().Warn("sqlpool: connection held past LeakThreshold",
+				slog.Duration("held", b.Held), slog.Duration("leak_threshold", p.cfg.LeakThreshold))
+			continue
+		}
+		if !l.Leak(b.Value.value, b.Held) {
+			p.mu.Lock()
+			b.Value.leaked = false
+			p.mu.Unlock()
+		}
 	}
 }
 

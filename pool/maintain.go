@@ -6,23 +6,41 @@ import (
 	"time"
 )
 
+// Maintainer is an optional interface of a Factory, for periodic work of
+// its own. The pool calls Maintain at the end of every maintenance pass, on
+// the maintenance goroutine, with the pool's context, which Close cancels
+// before it waits for that goroutine. Maintenance waits for Maintain, so
+// Maintain must not wait: not for I/O, and above all not for an Acquire of
+// this pool, which may need the pass it holds up. Start a goroutine for
+// such work, ended by ctx.
+type Maintainer interface {
+	Maintain(ctx context.Context)
+}
+
 // maintain is the pool's one background goroutine: it dials InitialSize
 // connections, then on every MaintenanceInterval tick (or trigger) closes
 // expired idle connections, checks suspect ones, pings those due a
-// keepalive, checks borrowings against MaxBorrowTime, gives soft warnings
-// and refills to MinSize. With DeadlockThreshold set, it also checks for
-// stalls every DeadlockThreshold/4.
+// keepalive, checks borrowings held too long (checkBorrowed), gives soft
+// warnings, refills to MinSize and calls the Factory's Maintain. With
+// LeakThreshold set, it also checks borrowings every LeakThreshold/4, and
+// with DeadlockThreshold set, it checks for stalls every
+// DeadlockThreshold/4.
 func (p *Pool[T]) maintain() {
 	defer p.background.Done()
 	ctx := p.ctx
 	p.fill(ctx, p.cfg.InitialSize)
 	t := time.NewTicker(p.cfg.MaintenanceInterval)
 	defer t.Stop()
-	var detect <-chan time.Time // nil: never
+	var detect, leaks <-chan time.Time // nil: never
 	if p.cfg.DeadlockThreshold > 0 {
 		dt := time.NewTicker(max(p.cfg.DeadlockThreshold/4, time.Millisecond))
 		defer dt.Stop()
 		detect = dt.C
+	}
+	if d := leakCheckInterval(p.cfg.LeakThreshold); p.cfg.LeakThreshold > 0 && d < p.cfg.MaintenanceInterval {
+		lt := time.NewTicker(d)
+		defer lt.Stop()
+		leaks = lt.C
 	}
 	for {
 		select {
@@ -30,6 +48,9 @@ func (p *Pool[T]) maintain() {
 			return
 		case <-detect:
 			p.checkDeadlock()
+			continue
+		case now := <-leaks:
+			p.checkBorrowed(now)
 			continue
 		case <-t.C:
 		case <-p.trigger:
@@ -41,7 +62,7 @@ func (p *Pool[T]) maintain() {
 // runMaintenance does one maintenance pass.
 func (p *Pool[T]) runMaintenance(ctx context.Context) {
 	now := time.Now()
-	if p.cfg.MaxBorrowTime > 0 {
+	if p.cfg.MaxBorrowTime > 0 || p.cfg.LeakThreshold > 0 {
 		p.checkBorrowed(now)
 	}
 	var closing []*Conn[T]
@@ -112,6 +133,9 @@ func (p *Pool[T]) runMaintenance(ctx context.Context) {
 		p.put(c)
 	}
 	p.fill(ctx, p.cfg.MinSize)
+	if m, ok := p.f.(Maintainer); ok && ctx.Err() == nil {
+		m.Maintain(ctx)
+	}
 }
 
 // fill dials until the pool holds target connections, stopping at the first

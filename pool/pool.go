@@ -128,7 +128,7 @@ type Pool[T any] struct {
 	stats        counters
 	serves       serveRate   // how fast waiters are served, for FailFastBelow
 	detector     detector    // DeadlockThreshold state
-	borrowed     *Conn[T]    // with DeadlockThreshold or MaxBorrowTime: the borrowed connections, newest first
+	borrowed     *Conn[T]    // while tracking(): the borrowed connections, newest first
 	jitter       float64     // the last lifetime jitter point, in [0,1)
 	window       outcomes    // the pool's recent borrowings, for adaptive aging
 	expiry       *time.Timer // ends waits at AcquireTimeout (see armExpiryLocked); nil until the first wait
@@ -168,7 +168,7 @@ type Conn[T any] struct {
 	// borrower without the lock.
 	reclaimed atomic.Bool
 
-	// With the deadlock detector or MaxBorrowTime on, a borrowed
+	// While the pool tracks borrowings (see tracking), a borrowed
 	// connection is on the pool's list of borrowers, with the stack of the
 	// Acquire that took it (deadlock detector only).
 	stack        []byte    // written by the borrower before it is listed, reused
@@ -177,6 +177,7 @@ type Conn[T any] struct {
 	borrowedAt   time.Time // guarded by Pool.mu: when it was listed
 	borrowWarned bool      // guarded by Pool.mu: the soft MaxBorrowTime warning was given
 	overdue      bool      // guarded by Pool.mu: MaxBorrowTime passed
+	leaked       bool      // guarded by Pool.mu: reported held past LeakThreshold
 }
 
 // Value returns the underlying connection.
