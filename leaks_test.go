@@ -2,12 +2,14 @@ package sqlpool_test
 
 import (
 	"context"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sqlpool/sqlpool"
 	"github.com/sqlpool/sqlpool/drivertest"
+	"github.com/sqlpool/sqlpool/partition"
 )
 
 func TestLeakDetectorTellsTxRowsAndConnApart(t *testing.T) {
@@ -77,4 +79,83 @@ func TestNoLeakReportsWithoutAThreshold(t *testing.T) {
 	if s := c.Stats(); s.LeaksDetected != 0 || s.Leaks != nil {
 		t.Errorf("leaks reported with LeakThreshold 0: %+v", s.Leaks)
 	}
+}
+
+// TestAWaitingWarmUpDelaysNoLeakReport checks that the partitions' warm-up,
+// which may wait long for a connection, does not hold up the check of
+// borrowings held too long.
+func TestAWaitingWarmUpDelaysNoLeakReport(t *testing.T) {
+	routing := partition.RouterConfig{
+		Template:   partition.Config{SetupSQL: "SETTENANT ?", ResetSQL: "SETTENANT none"},
+		Partitions: []partition.Config{{Name: "vip", MinSize: 1, SetupSQL: "SETTENANT ?", ResetSQL: "SETTENANT none"}},
+	}
+	leaks := make(chan sqlpool.Leak, 8)
+	db, c, _ := fakeDB(t, drivertest.Options{}, sqlpool.Config{
+		MaxSize: 1, Routing: routing, MaintenanceInterval: 10 * time.Millisecond,
+		ValidationTimeout: time.Minute, AcquireTimeout: time.Minute,
+		LeakThreshold: 30 * time.Millisecond,
+		Hooks:         sqlpool.Hooks{OnLeak: func(l sqlpool.Leak) { leaks <- l }},
+	})
+	// The only connection, held by acme: vip's warm-up waits for it.
+	tx, err := db.BeginTx(sqlpool.WithTenant(context.Background(), "acme"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	waitFor(t, "the warm-up to wait", func() bool { return c.Stats().Waiting == 1 })
+	select {
+	case l := <-leaks:
+		if l.Partition != "acme" || l.Kind != "tx" {
+			t.Errorf("leak %+v, want acme's tx", l)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no leak reported while the warm-up waits")
+	}
+}
+
+// TestAConnectorRunsOneMaintenanceGoroutine counts the goroutines a
+// Connector starts: the pool's maintenance, which also checks for leaks,
+// and the dashboard's history sampler unless metrics are off.
+func TestAConnectorRunsOneMaintenanceGoroutine(t *testing.T) {
+	for _, tc := range []struct {
+		metrics bool
+		want    int
+	}{{false, 1}, {true, 2}} {
+		before := sqlpoolGoroutines()
+		c, err := sqlpool.Wrap(drivertest.New(drivertest.Options{}).Connector("x"), sqlpool.Config{
+			LeakThreshold: time.Minute, MaxBorrowTime: time.Hour, DeadlockThreshold: time.Minute,
+			DisableMetrics: !tc.metrics,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := sqlpoolGoroutines() - before; n != tc.want {
+			t.Errorf("metrics %v: %d goroutines, want %d", tc.metrics, n, tc.want)
+		}
+		c.Close()
+		if n := sqlpoolGoroutines() - before; n != 0 {
+			t.Errorf("metrics %v: %d goroutines after Close", tc.metrics, n)
+		}
+	}
+}
+
+// sqlpoolGoroutines counts the goroutines started by sqlpool and its pool.
+func sqlpoolGoroutines() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	n := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "created by github.com/sqlpool/sqlpool.") ||
+			strings.Contains(g, "created by github.com/sqlpool/sqlpool/pool.") {
+			n++
+		}
+	}
+	return n
 }
