@@ -21,8 +21,10 @@
 // (Config.MaxUses), and, with adaptive aging (Config.ErrorThreshold), a
 // lifetime that shortens while its, or the pool's, recent borrowings fail
 // (Conn.ReportError). Maintenance pings idle connections
-// (Config.KeepaliveInterval), reports or reclaims borrowings held past
-// Config.MaxBorrowTime, and gives soft warnings at Config.WarnFraction of
+// (Config.KeepaliveInterval), reports borrowings held past
+// Config.LeakThreshold to a Factory that is a Leaker and, in the same walk,
+// reports or reclaims those held past Config.MaxBorrowTime, and gives soft
+// warnings at Config.WarnFraction of
 // each limit to a Factory that is a Warner. Every closed connection carries
 // a CloseReason.
 package pool
