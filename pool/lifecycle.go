@@ -242,7 +242,9 @@ func (c *Conn[T]) Replace(reason CloseReason) bool {
 // ReleaseUnused is Release for an acquisition that made no use of the
 // connection (a probe): it does not count towards MaxUses.
 func (c *Conn[T]) ReleaseUnused() bool {
+	c.p.mu.Lock() // the maintenance walk reads uses of a listed borrowing under mu
 	c.uses--
+	c.p.mu.Unlock()
 	return c.Release()
 }
 
