@@ -106,15 +106,11 @@ func (h *conn) bind(ctx context.Context) (*physConn, error) {
 }
 
 // noteWait records in a timeout error the whole wait of its acquisition:
-// QueryRate, partition slot and pool.
+// QueryRate and pool (at the partition's MaxSize or the pool's).
 func noteWait(err error, wait time.Duration) {
 	var te *TimeoutError
-	var pt *partitionTimeout
-	switch {
-	case errors.As(err, &te):
+	if errors.As(err, &te) {
 		te.Waited = wait
-	case errors.As(err, &pt):
-		pt.waited = wait
 	}
 }
 

@@ -259,7 +259,10 @@ type ConnStats struct {
 type PartitionStats struct {
 	Acquires int64 // borrowings
 	InUse    int64 // borrowings in progress
-	Waiting  int64 // callers waiting because the partition is at its MaxSize
+	// Waiting counts callers waiting because the partition is at its
+	// MaxSize; they wait in the pool's queue, but are not in
+	// Stats().Waiting, which counts those waiting for the pool's MaxSize.
+	Waiting int64
 	// Throttled counts callers waiting for the partition's QueryRate,
 	// holding no connection.
 	Throttled int64
@@ -291,11 +294,17 @@ func (c *Connector) Stats() Stats {
 	slices.SortFunc(s.Connections, func(a, b ConnStats) int { return cmp.Compare(a.ID, b.ID) })
 	for _, p := range c.router.List() {
 		ps := p.State.(*partState)
-		s.Partitions[p.Name] = PartitionStats{
-			Acquires: ps.acquires.Load(), InUse: ps.inUse.Load(), Waiting: ps.waiting.Load(), Throttled: ps.throttled.Load(), Timeouts: ps.timeouts.Load(),
+		rateTimeouts := ps.rateTimeouts.Load()
+		st := PartitionStats{
+			Acquires: ps.acquires.Load(), InUse: ps.inUse.Load(), Throttled: ps.throttled.Load(), Timeouts: rateTimeouts,
 			Labeled: ps.labeled.Load(), Relabels: ps.relabels.Load(), Fresh: ps.fresh.Load(),
 		}
-		s.Timeouts += ps.timeouts.Load() // the pool's own and the partitions'
+		if ps.group != nil {
+			gs := c.pool.GroupStats(ps.group)
+			st.Waiting, st.Timeouts = int64(gs.Waiting), st.Timeouts+gs.Timeouts // the group's are in the pool's Timeouts
+		}
+		s.Partitions[p.Name] = st
+		s.Timeouts += rateTimeouts // the pool's own and QueryRate's
 	}
 	return s
 }

@@ -26,7 +26,7 @@ type partState struct {
 	setup   []string      // session setup statements, in order; none: no session state
 	reset   []string      // statements that undo setup; nil with setup: replace the connection
 	txSetup []string      // behind a transaction pooler: setup run in each transaction
-	sem     chan struct{} // a slot per connection the partition may hold; nil: no cap
+	group   *pool.Group   // MaxSize, kept by the pool's wait queue; nil: no cap
 	limiter *rate.Limiter // QueryRate; nil: no cap
 	rec     *monitor.PartitionRecorder
 
@@ -34,13 +34,15 @@ type partState struct {
 	labeled  atomic.Int64 // borrowings of a connection already labeled for the partition
 	relabels atomic.Int64 // borrowings that reset another partition's session first
 	fresh    atomic.Int64 // borrowings that labeled an unlabeled connection
-	waiting  atomic.Int64 // callers waiting for a slot
 	// throttled counts callers waiting for QueryRate.
 	throttled atomic.Int64
-	timeouts  atomic.Int64 // acquisitions that timed out at the partition's MaxSize or QueryRate
-	inUse     atomic.Int64 // borrowings in progress
+	// rateTimeouts counts acquisitions refused by QueryRate as timeouts;
+	// those that timed out at MaxSize are the group's (pool.GroupStats).
+	rateTimeouts atomic.Int64
+	inUse        atomic.Int64 // borrowings in progress
 	// pending counts acquisitions begun and not yet served or failed:
-	// waiting for QueryRate, a slot, the pool or a session setup.
+	// waiting for QueryRate, the pool (at the partition's MaxSize or the
+	// pool's) or a session setup.
 	pending atomic.Int64
 }
 
@@ -72,7 +74,7 @@ func newPartState(c partition.Config, t traits, pooler bool) *partState {
 		}
 	}
 	if c.MaxSize > 0 {
-		ps.sem = make(chan struct{}, c.MaxSize)
+		ps.group = pool.NewGroup(fmt.Sprintf("partition %q", c.Name), c.MaxSize, c.MaxWaitQueue)
 	}
 	if c.QueryRate > 0 {
 		ps.limiter = rate.NewLimiter(rate.Limit(c.QueryRate), max(c.QueryBurst, 1))
@@ -149,73 +151,6 @@ func (c *Connector) route(t *tags) (*partState, error) {
 		return nil, err
 	}
 	return p.State.(*partState), nil
-}
-
-// enter takes one of the partition's connection slots, waiting in FIFO order
-// when the partition is at its MaxSize, within its MaxWaitQueue. It reports
-// whether it waited.
-func (ps *partState) enter(ctx context.Context, timeout time.Duration) (waited bool, err error) {
-	if ps.sem == nil {
-		return false, nil
-	}
-	select {
-	case ps.sem <- struct{}{}:
-		return false, nil
-	default:
-	}
-	if n := ps.waiting.Add(1); ps.cfg.MaxWaitQueue > 0 && n > int64(ps.cfg.MaxWaitQueue) {
-		ps.waiting.Add(-1)
-		return false, fmt.Errorf("%w (partition %q)", ErrQueueFull, ps.name)
-	}
-	defer ps.waiting.Add(-1)
-	var expired <-chan time.Time
-	if timeout > 0 {
-		t := time.NewTimer(timeout)
-		defer t.Stop()
-		expired = t.C
-	}
-	select {
-	case ps.sem <- struct{}{}:
-		return true, nil
-	case <-ctx.Done():
-		if ctx.Err() == context.DeadlineExceeded {
-			ps.timeouts.Add(1)
-			return true, &partitionTimeout{name: ps.name, ps: ps, deadline: true}
-		}
-		return true, ctx.Err()
-	case <-expired:
-		ps.timeouts.Add(1)
-		return true, &partitionTimeout{name: ps.name, ps: ps}
-	}
-}
-
-// leave gives a connection slot back.
-func (ps *partState) leave() {
-	if ps.sem != nil {
-		<-ps.sem
-	}
-}
-
-// partitionTimeout is an acquisition that timed out waiting for a slot of
-// its partition.
-type partitionTimeout struct {
-	name     string
-	ps       *partState
-	waited   time.Duration // the whole wait, set by the Connector
-	deadline bool          // the caller's deadline, not AcquireTimeout
-}
-
-func (e *partitionTimeout) Error() string {
-	return fmt.Sprintf("sqlpool: acquire timed out waiting for partition %q, at its MaxSize (%d in use, %d waiting), after waiting %v: "+
-		"raise the partition's MaxSize if the server can take it, or look for its connections held too long (Stats().Leaks, /api/leaks)",
-		e.name, len(e.ps.sem), e.ps.waiting.Load(), e.waited.Round(time.Millisecond))
-}
-
-func (e *partitionTimeout) Unwrap() []error {
-	if e.deadline {
-		return []error{ErrAcquireTimeout, context.DeadlineExceeded}
-	}
-	return []error{ErrAcquireTimeout}
 }
 
 // errReplace says that a connection's session cannot be made to serve
@@ -315,7 +250,7 @@ func (c *Connector) throttle(ctx context.Context, start time.Time, ps *partState
 	}
 	if !deadline.IsZero() && clock.Now().Add(delay).After(deadline) {
 		r.Cancel()
-		ps.timeouts.Add(1)
+		ps.rateTimeouts.Add(1)
 		return &rateTimeout{name: ps.name, rate: ps.cfg.QueryRate, delay: delay, deadline: byCaller}
 	}
 	ps.throttled.Add(1)
@@ -352,29 +287,19 @@ func (e *rateTimeout) Unwrap() []error {
 	return []error{ErrAcquireTimeout}
 }
 
-// acquireFor borrows a physical connection labeled for ps, holding one of
-// its slots, for an acquisition begun at start, whose AcquireTimeout runs
-// from start whatever it waits for (stale: start is long ago, read the
+// acquireFor borrows a physical connection labeled for ps, within ps's
+// MaxSize (its pool.Group: a caller of a partition at its cap waits in the
+// pool's queue), for an acquisition begun at start, whose AcquireTimeout
+// runs from start whatever it waits for (stale: start is long ago, read the
 // clock again for the pool); on error, or a panic in BeforeAcquire, what it
 // holds is given back.
 func (c *Connector) acquireFor(ctx context.Context, start time.Time, stale bool, ps *partState, prio Priority) (*pool.Conn[*physConn], error) {
-	timeout := c.acquireTimeout
-	if stale && timeout > 0 { // after the QueryRate wait: what is left of it
-		timeout = max(timeout-clock.Now().Sub(start), 1)
-	}
-	waited, err := ps.enter(ctx, timeout)
-	if err != nil {
-		return nil, err
-	}
-	stale = stale || waited
 	var pc *pool.Conn[*physConn]
+	var err error
 	done := false
 	defer func() {
-		if !done { // an error, or a panicking BeforeAcquire
-			if pc != nil {
-				pc.Destroy(pool.CloseEvicted)
-			}
-			ps.leave()
+		if !done && pc != nil { // a panicking BeforeAcquire
+			pc.Destroy(pool.CloseEvicted)
 		}
 	}()
 	vetoes := 0
@@ -384,7 +309,7 @@ func (c *Connector) acquireFor(ctx context.Context, start time.Time, stale bool,
 			now = clock.Now()
 		}
 		stale = true // another attempt comes later
-		pc, err = c.pool.AcquireSince(ctx, start, now, prio, ps.id)
+		pc, err = c.pool.AcquireGroup(ctx, start, now, prio, ps.id, ps.group)
 		if err != nil {
 			pc = nil
 			return nil, acquireError(err)
@@ -469,7 +394,6 @@ func (c *Connector) warm(ctx context.Context) {
 		}
 		for _, pc := range held {
 			pc.ReleaseUnused()
-			ps.leave()
 		}
 	}
 }

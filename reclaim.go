@@ -3,8 +3,8 @@ package sqlpool
 import "errors"
 
 // This file holds the reclaim of connections borrowed past MaxBorrowTime
-// (ReclaimBorrowed) and at Close (CloseTimeout), and the partition slot a
-// borrowing holds.
+// (ReclaimBorrowed) and at Close (CloseTimeout), and the end of a
+// borrowing in its partition's counts.
 
 // ErrReclaimed is the error of an operation on a connection that the pool
 // took back from its borrower because it was borrowed longer than
@@ -24,12 +24,13 @@ func (e *reclaimedError) Error() string { return ErrReclaimed.Error() + " (" + e
 
 func (e *reclaimedError) Unwrap() error { return ErrReclaimed }
 
-// releasePart gives back the partition slot of pc's borrowing, exactly
-// once: by the borrower when the borrowing ends, or by the reclaim.
+// releasePart ends pc's borrowing in its partition's counts, exactly once:
+// by the borrower when the borrowing ends, or by the reclaim. The slot of
+// the partition's MaxSize is the pool's to give back (its Group), once
+// too, when the connection is released, destroyed or reclaimed.
 func (pc *physConn) releasePart() {
 	if ps := pc.part.Swap(nil); ps != nil {
 		ps.inUse.Add(-1)
-		ps.leave()
 	}
 }
 

@@ -41,14 +41,38 @@ func (p *Pool[T]) AcquireAt(ctx context.Context, start time.Time, prio Priority,
 // a partition's slot: the AcquireTimeout runs from began, so the caller has
 // one deadline, while ages and the wait (LentAt) are measured from now.
 func (p *Pool[T]) AcquireSince(ctx context.Context, began, now time.Time, prio Priority, label uint64) (*Conn[T], error) {
-	c, err := p.acquire(ctx, now, began, prio, label)
-	if c != nil && p.tracking() {
-		p.list(c)
+	return p.AcquireGroup(ctx, began, now, prio, label, nil)
+}
+
+// AcquireGroup is AcquireSince for a borrower of group g (nil: none): while
+// g's borrowers hold its cap of connections, the caller waits in the
+// pool's queue, at its priority and within its one AcquireTimeout, and is
+// passed over until g has room. The connection returned counts against g
+// until it is released, destroyed or reclaimed. A caller refused because
+// g's maxWait callers already wait at its cap gets an error matching
+// ErrQueueFull; one that times out held back by the cap, a TimeoutError
+// naming g.
+func (p *Pool[T]) AcquireGroup(ctx context.Context, began, now time.Time, prio Priority, label uint64, g *Group) (*Conn[T], error) {
+	held := false // whether the acquisition holds a slot of g
+	c, err := p.acquire(ctx, now, began, prio, label, g, &held)
+	switch {
+	case c != nil && p.tracking():
+		p.list(c, g)
+	case c != nil:
+		c.group = g
+	case held: // failed after it was served: its slot goes to the next
+		p.mu.Lock()
+		p.leaveGroupLocked(g)
+		p.wakeLocked()
+		p.mu.Unlock()
 	}
 	return c, err
 }
 
-func (p *Pool[T]) acquire(ctx context.Context, start, began time.Time, prio Priority, label uint64) (*Conn[T], error) {
+// acquire is AcquireGroup without the bookkeeping of the connection it
+// returns; *held reports whether the caller holds a slot of g, also when
+// it fails.
+func (p *Pool[T]) acquire(ctx context.Context, start, began time.Time, prio Priority, label uint64, g *Group, held *bool) (*Conn[T], error) {
 	if err := ctx.Err(); err != nil {
 		return nil, p.ctxError(err)
 	}
@@ -59,13 +83,17 @@ func (p *Pool[T]) acquire(ctx context.Context, start, began time.Time, prio Prio
 			p.mu.Unlock()
 			return nil, ErrClosed
 		}
+		if g != nil {
+			p.bindLocked(g)
+		}
 		if p.cfg.FairQueue && p.queue.len > 0 {
 			// Serve every earlier waiter that can be served: what is left
 			// is what none of them may take.
 			p.wakeLocked()
 		}
-		if !p.suspended && p.mayTakeLocked(prio) {
+		if !p.suspended && p.mayTakeLocked(prio) && (*held || !g.fullLocked()) {
 			if c, validate := p.popIdleLocked(start, label); c != nil {
+				p.holdLocked(g, held)
 				p.mu.Unlock()
 				if c, err := p.checkout(ctx, c, validate, start, began); c != nil || err != nil {
 					return c, err
@@ -74,6 +102,7 @@ func (p *Pool[T]) acquire(ctx context.Context, start, began time.Time, prio Prio
 			}
 			if p.canDialLocked() {
 				p.reserveDialLocked()
+				p.holdLocked(g, held)
 				p.mu.Unlock()
 				return p.dial(ctx, p.deadline(began))
 			}
@@ -81,14 +110,26 @@ func (p *Pool[T]) acquire(ctx context.Context, start, began time.Time, prio Prio
 		now := clock.Now()
 		deadline := p.deadline(began)
 		if !queued { // admission, once per Acquire
-			if p.cfg.MaxWaitQueue > 0 && p.queue.len >= p.cfg.MaxWaitQueue {
+			capped := !*held && g.fullLocked() // held back by g's cap: g's MaxWait applies, not the pool's
+			switch {
+			case capped && g.maxWait > 0 && g.queued >= g.maxWait:
+				g.queueFull++
+				p.stats.queueFull++
+				err := g.queueFullError()
+				p.mu.Unlock()
+				return nil, err
+			case !capped && p.cfg.MaxWaitQueue > 0 && p.queue.len-p.queue.blocked >= p.cfg.MaxWaitQueue:
 				p.stats.queueFull++
 				p.mu.Unlock()
 				return nil, ErrQueueFull
 			}
-			if err := p.predictLocked(ctx, prio.index(), deadline, now); err != nil {
-				p.mu.Unlock()
-				return nil, err
+			// FailFastBelow's estimate is the pool's: a caller held back by
+			// its group waits for the group's borrowers instead.
+			if !capped {
+				if err := p.predictLocked(ctx, prio.index(), deadline, now); err != nil {
+					p.mu.Unlock()
+					return nil, err
+				}
 			}
 			p.stats.waits++
 		}
@@ -96,6 +137,7 @@ func (p *Pool[T]) acquire(ctx context.Context, start, began time.Time, prio Prio
 		w.prio = prio.index()
 		w.deadline = deadline
 		w.stack = nil
+		w.group, w.held = g, *held
 		if p.queue.len == 0 {
 			p.serves.begin(now)
 		}
@@ -121,7 +163,8 @@ func (p *Pool[T]) acquire(ctx context.Context, start, began time.Time, prio Prio
 			p.publishStack(w)
 		}
 
-		conn, validate, dial, served, err := p.wait(ctx, w, now)
+		conn, validate, dial, h, served, err := p.wait(ctx, w, now)
+		*held = h
 		switch {
 		case err != nil:
 			return nil, err
@@ -134,6 +177,15 @@ func (p *Pool[T]) acquire(ctx context.Context, start, began time.Time, prio Prio
 				return c, err
 			}
 		}
+	}
+}
+
+// holdLocked counts the caller's acquisition against g, unless it holds a
+// slot of g already (or g is nil).
+func (p *Pool[T]) holdLocked(g *Group, held *bool) {
+	if g != nil && !*held {
+		p.takeGroupLocked(g)
+		*held = true
 	}
 }
 

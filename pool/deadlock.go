@@ -25,6 +25,11 @@ type WaiterInfo struct {
 	Priority  Priority      // as asked (clamped to the named range)
 	Effective Priority      // after starvation boosts
 	Waited    time.Duration // since it joined the queue (with FairQueue, since its Acquire began)
+	// Group names the caller's Group (see NewGroup), "" if none; Capped
+	// says that its cap holds the caller back: it is passed over until a
+	// borrower of the group gives a connection back.
+	Group  string
+	Capped bool
 	// Goroutine and Stack are those of the waiting goroutine, captured while
 	// the deadlock detector is on (Config.DeadlockThreshold); else 0 and "".
 	Goroutine int64
@@ -83,8 +88,15 @@ func (r DeadlockReport) String() string {
 		fmt.Fprintf(&b, "\nborrower %d: goroutine %d, held for %v\n%s", i+1, c.Goroutine, c.Held.Round(time.Millisecond), c.Stack)
 	}
 	for _, w := range r.Waiters {
-		fmt.Fprintf(&b, "\nwaiter %d: goroutine %d, priority %v (effective %v), waiting for %v\n%s",
-			w.Position, w.Goroutine, w.Priority, w.Effective, w.Waited.Round(time.Millisecond), w.Stack)
+		var group string
+		switch {
+		case w.Capped:
+			group = ", held back by the MaxSize of " + w.Group
+		case w.Group != "":
+			group = ", of " + w.Group
+		}
+		fmt.Fprintf(&b, "\nwaiter %d: goroutine %d, priority %v (effective %v)%s, waiting for %v\n%s",
+			w.Position, w.Goroutine, w.Priority, w.Effective, group, w.Waited.Round(time.Millisecond), w.Stack)
 	}
 	return b.String()
 }
@@ -100,26 +112,34 @@ func (p *Pool[T]) Queue() []WaiterInfo {
 func (p *Pool[T]) waitersLocked(now time.Time) []WaiterInfo {
 	ws := make([]WaiterInfo, 0, p.queue.len)
 	p.queue.walk(now, p.cfg.StarvationAfter, func(w *waiter[T], pos int) bool {
-		ws = append(ws, WaiterInfo{
+		wi := WaiterInfo{
 			Position:  pos,
 			Priority:  priorityAt(w.prio),
 			Effective: priorityAt(level(w, now, p.cfg.StarvationAfter)),
 			Waited:    now.Sub(w.since),
+			Capped:    !w.eligible(),
 			Goroutine: goroutineID(w.stack),
 			Stack:     string(w.stack),
-		})
+		}
+		if w.group != nil {
+			wi.Group = w.group.name
+		}
+		ws = append(ws, wi)
 		return true
 	})
 	return ws
 }
 
-// list puts c, just acquired, on the list of borrowers, with the stack of
-// the acquiring goroutine when the deadlock detector is on.
-func (p *Pool[T]) list(c *Conn[T]) {
+// list puts c, just acquired for a borrower of g, on the list of
+// borrowers, with the stack of the acquiring goroutine when the deadlock
+// detector is on.
+func (p *Pool[T]) list(c *Conn[T], g *Group) {
 	if p.cfg.DeadlockThreshold > 0 {
 		c.stack = captureStack(c.stack)
 	}
 	p.mu.Lock()
+	// under mu: the reclaim, on another goroutine, counts it out
+	c.group = g
 	c.borrowedAt, c.borrowWarned, c.overdue, c.leaked = c.lastUsed, false, false, false // lent just now
 	c.bprev, c.bnext = nil, p.borrowed
 	if p.borrowed != nil {

@@ -47,6 +47,13 @@ type TimeoutError struct {
 	Ahead          int
 	Expected, Left time.Duration
 
+	// Group names the Group whose cap held the acquisition back when it
+	// timed out (see NewGroup), "" if none; GroupMax is that cap,
+	// GroupInUse its borrowings and GroupWaiting the callers it held back
+	// then, this one included.
+	Group                              string
+	GroupMax, GroupInUse, GroupWaiting int
+
 	deadline  bool // the caller's deadline, not AcquireTimeout
 	predicted bool // refused at once: ErrWouldTimeout
 }
@@ -55,6 +62,9 @@ func (e *TimeoutError) Error() string {
 	bound := fmt.Sprintf("AcquireTimeout %v", e.Timeout)
 	if e.deadline {
 		bound = "the context deadline"
+	}
+	if e.Group != "" {
+		return e.groupError(bound)
 	}
 	var s string
 	if e.predicted {
@@ -79,6 +89,22 @@ func (e *TimeoutError) Error() string {
 	return s
 }
 
+// groupError is the text of a timeout of a caller held back by its group's
+// cap: what held it back, and what to do.
+func (e *TimeoutError) groupError(bound string) string {
+	s := "sqlpool: acquire timed out after " + bound
+	if e.deadline {
+		s = "sqlpool: acquire timed out at " + bound
+	}
+	s += fmt.Sprintf(" waiting for %s, at its MaxSize of %d (%d in use, %d waiting; pool: %d/%d connections, %d in use, %d idle)",
+		e.Group, e.GroupMax, e.GroupInUse, e.GroupWaiting, e.Size, e.MaxSize, e.InUse, e.Idle)
+	if e.Waited > 0 {
+		s += fmt.Sprintf(", after waiting %v", e.Waited.Round(time.Millisecond))
+	}
+	return s + ": raise its MaxSize if the server can take it, or look for its connections held too long " +
+		"(LeakThreshold and the leak report, Stats().Leaks, /api/leaks)"
+}
+
 // Unwrap returns ErrAcquireTimeout, ErrWouldTimeout when the acquisition was
 // refused at once, and context.DeadlineExceeded when the caller's deadline
 // ended (or would have ended) the wait.
@@ -101,7 +127,7 @@ func (p *Pool[T]) timeoutErrorLocked() *TimeoutError {
 		MaxSize: p.cfg.MaxSize,
 		InUse:   p.inUse,
 		Idle:    len(p.idle),
-		Waiting: p.queue.len,
+		Waiting: p.queue.len - p.queue.blocked,
 		LastErr: p.lastConnErr,
 	}
 }

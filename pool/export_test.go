@@ -25,3 +25,36 @@ func (p *Pool[T]) CheckCounts() error {
 	}
 	return nil
 }
+
+// CheckGroups reports an error when the counts of groups, which must be
+// every Group used with p, disagree with the wait queue: each group's
+// borrowings within its cap, its waiters holding no slot counted in
+// queued, and the waiters of groups at their cap counted blocked.
+func (p *Pool[T]) CheckGroups(groups ...*Group) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	queued := make(map[*Group]int)
+	for _, h := range p.queue.head {
+		for w := h; w != nil; w = w.next {
+			if w.group != nil && !w.held {
+				queued[w.group]++
+			}
+		}
+	}
+	blocked := 0
+	for _, g := range groups {
+		switch {
+		case g.inUse < 0 || g.inUse > g.max:
+			return fmt.Errorf("group %s: %d in use, cap %d", g.name, g.inUse, g.max)
+		case g.queued != queued[g]:
+			return fmt.Errorf("group %s: %d queued counted, %d in the queue", g.name, g.queued, queued[g])
+		}
+		if g.fullLocked() {
+			blocked += g.queued
+		}
+	}
+	if blocked != p.queue.blocked {
+		return fmt.Errorf("%d waiters blocked counted, %d held back by their group's cap", p.queue.blocked, blocked)
+	}
+	return nil
+}

@@ -164,6 +164,11 @@ type Conn[T any] struct {
 	window   outcomes // recent borrowings, for adaptive aging
 	failed   bool     // the current borrowing failed (ReportError)
 	warned   uint8    // soft warnings given: warnedLifetime, warnedUses
+	// group is the Group the borrowing counts against, nil if none or
+	// once counted out (ungroupLocked). Set by the borrower before its
+	// Acquire returns (under Pool.mu when the connection is listed),
+	// cleared under Pool.mu.
+	group *Group
 
 	// reclaimed is set, under Pool.mu, when maintenance takes the
 	// connection back from its borrower (ReclaimBorrowed); read by the

@@ -73,6 +73,7 @@ func (p *Pool[T]) putBack(c *Conn[T], now time.Time, o outcome, inPlace bool) bo
 		return false
 	}
 	p.recordLocked(o)
+	unblocked := p.ungroupLocked(c) // before the hand-off: its group's waiters may take c
 	if p.closed {
 		p.mu.Unlock()
 		p.destroy(c, ClosePoolClosed)
@@ -90,6 +91,9 @@ func (p *Pool[T]) putBack(c *Conn[T], now time.Time, o outcome, inPlace bool) bo
 		if w := p.nextLocked(p.freeLocked()+1, now); w != nil {
 			w.conn = c // stays in use
 			w.ready <- struct{}{}
+			if unblocked { // the group's waiters may take an idle connection or a dial
+				p.wakeLocked()
+			}
 			p.mu.Unlock()
 			return true
 		}
@@ -153,10 +157,14 @@ func (p *Pool[T]) retire(c *Conn[T], reason CloseReason, keep int, o outcome) (c
 		}
 	}
 	if keep != keepNone && !p.closed && p.dialing < p.cfg.MaxConcurrentConnects && p.total <= p.cfg.MaxSize {
+		unblocked := p.ungroupLocked(c)
 		p.redialLocked(c, reason, now)
 		dial = true
 		if keep == keepBackground {
 			p.background.Add(1) // under mu, so never after Close began to wait
+		}
+		if unblocked {
+			p.wakeLocked()
 		}
 	} else {
 		p.dropLocked(c, reason, now)

@@ -19,6 +19,13 @@ import "time"
 // The counters change only in the helpers below, one per transition; a
 // caller that takes connections off the idle stack itself passes each to
 // lendLocked or dropIdleLocked before it releases mu.
+//
+// A borrowing of a Group counts in Group.inUse from the moment its
+// acquisition was served (takeGroupLocked) until its connection leaves the
+// in-use count (endUseLocked) or is handed to the next waiter (putBack):
+// c.group says which group, and is cleared when it is counted out, so it is
+// counted out once whichever of Release, Destroy, the reclaim or Close
+// comes first.
 
 // freeLocked returns the number of connections idle or not yet dialed.
 func (p *Pool[T]) freeLocked() int { return len(p.idle) + p.cfg.MaxSize - p.total }
@@ -73,7 +80,7 @@ func (p *Pool[T]) lendLocked() { p.inUse++ }
 // returnLocked puts c, in use, on the idle stack: in use → idle. With
 // inPlace, c goes where its last use puts it (insertIdleLocked), not on top.
 func (p *Pool[T]) returnLocked(c *Conn[T], inPlace bool) {
-	p.endUseLocked()
+	p.endUseLocked(c)
 	if inPlace {
 		p.insertIdleLocked(c)
 	} else {
@@ -84,7 +91,7 @@ func (p *Pool[T]) returnLocked(c *Conn[T], inPlace bool) {
 // dropLocked counts c, in use, closed for reason and frees its slot: in use
 // → free.
 func (p *Pool[T]) dropLocked(c *Conn[T], reason CloseReason, now time.Time) {
-	p.endUseLocked()
+	p.endUseLocked(c)
 	p.total--
 	p.countCloseLocked(c, reason, now)
 }
@@ -92,7 +99,7 @@ func (p *Pool[T]) dropLocked(c *Conn[T], reason CloseReason, now time.Time) {
 // redialLocked counts c, in use, closed for reason and passes its slot to a
 // dial of its replacement: in use → dialing.
 func (p *Pool[T]) redialLocked(c *Conn[T], reason CloseReason, now time.Time) {
-	p.endUseLocked()
+	p.endUseLocked(c)
 	p.dialing++
 	p.countCloseLocked(c, reason, now)
 }
@@ -113,12 +120,27 @@ func (p *Pool[T]) countCloseLocked(c *Conn[T], reason CloseReason, now time.Time
 	}
 }
 
-// endUseLocked takes a connection out of the in-use count, and lets Close
-// go on when it waits for the last borrower (CloseTimeout).
-func (p *Pool[T]) endUseLocked() {
+// endUseLocked takes c out of the in-use count, and out of its group's
+// (ungroupLocked), and lets Close go on when it waits for the last borrower
+// (CloseTimeout). A caller that frees a slot wakes waiters afterwards,
+// which serves those of c's group too.
+func (p *Pool[T]) endUseLocked(c *Conn[T]) {
+	p.ungroupLocked(c)
 	p.inUse--
 	if p.drained != nil && p.inUse == 0 {
 		close(p.drained)
 		p.drained = nil
 	}
+}
+
+// ungroupLocked counts the borrowing of c out of its group, if it was
+// counted in one and still is, and reports whether waiters that the
+// group's cap held back may now be served.
+func (p *Pool[T]) ungroupLocked(c *Conn[T]) (unblocked bool) {
+	g := c.group
+	if g == nil {
+		return false
+	}
+	c.group = nil
+	return p.leaveGroupLocked(g)
 }

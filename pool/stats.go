@@ -19,7 +19,9 @@ type Stats struct {
 	Idle      int  // idle connections
 	InUse     int  // connections lent out (or being checked)
 	Dialing   int  // dials in progress
-	Waiting   int  // acquisitions waiting
+	// Waiting counts the acquisitions waiting for a connection, but for
+	// those held back by their Group's cap (GroupStats.Waiting counts them).
+	Waiting int
 
 	Acquires         int64         // successful acquisitions
 	Waits            int64         // acquisitions that had to wait
@@ -50,7 +52,7 @@ func (p *Pool[T]) Stats() Stats {
 	s := Stats{
 		Suspended: p.suspended,
 		MaxSize:   p.cfg.MaxSize, Size: p.total, Idle: len(p.idle), InUse: p.inUse,
-		Dialing: p.dialing, Waiting: p.queue.len,
+		Dialing: p.dialing, Waiting: p.queue.len - p.queue.blocked,
 		Acquires: p.acquires.Load(), Waits: p.stats.waits, WaitTime: time.Duration(p.waitTime.Load()),
 		Timeouts: p.stats.timeouts, Canceled: p.stats.canceled, QueueFull: p.stats.queueFull,
 		WouldTimeout: p.stats.wouldTimeout, Boosts: p.stats.boosts, Deadlocks: p.stats.deadlocks,

@@ -11,9 +11,10 @@ import (
 // wait blocks until w, queued at start, is served, expires (see expire) or
 // gives up. It returns a handed-off connection (and whether it must be
 // validated), or dial set when a dial slot was reserved for the caller, or an
-// error. With OnQueuePosition set, it calls it, on this goroutine, each time
-// w's position changes.
-func (p *Pool[T]) wait(ctx context.Context, w *waiter[T], start time.Time) (conn *Conn[T], validate, dial bool, now time.Time, err error) {
+// error; held reports whether the caller holds a slot of its group (w.group)
+// now, even with an error. With OnQueuePosition set, it calls it, on this
+// goroutine, each time w's position changes.
+func (p *Pool[T]) wait(ctx context.Context, w *waiter[T], start time.Time) (conn *Conn[T], validate, dial, held bool, now time.Time, err error) {
 	received := false // the ready signal
 	var cause error   // why the wait ended early: ctx.Err() or errTimedOut
 wait:
@@ -40,27 +41,37 @@ wait:
 	if received && !w.expired && w.err == nil {
 		// Served: what the server set before the signal is ours to read,
 		// without the lock.
-		conn, validate, dial = w.conn, w.validate, w.dial
+		conn, validate, dial, held = w.conn, w.validate, w.dial, w.held
 		p.recycle(w)
-		return conn, validate, dial, now, nil
+		return conn, validate, dial, held, now, nil
 	}
 	p.mu.Lock()
 	if !received && w.queued {
+		var capped *Group // the group whose cap held w back, if any
+		if !w.eligible() {
+			capped = w.group
+		}
+		held = w.held
 		p.dequeueLocked(w, now)
 		if p.cfg.OnQueuePosition != nil {
 			p.repositionLocked(now)
 		}
-		err := p.giveUpErrorLocked(cause)
+		err := p.giveUpErrorLocked(cause, capped)
 		p.mu.Unlock()
 		p.recycle(w)
-		return nil, false, false, now, err
+		return nil, false, false, held, now, err
 	}
 	if cause == nil && w.expired {
 		cause = errTimedOut
 	}
 	if cause != nil {
-		err = p.giveUpErrorLocked(cause)
+		var capped *Group
+		if w.capped {
+			capped = w.group
+		}
+		err = p.giveUpErrorLocked(cause, capped)
 	}
+	held = w.held
 	p.mu.Unlock()
 
 	if !received {
@@ -72,9 +83,9 @@ wait:
 	p.recycle(w)
 	switch {
 	case closedErr != nil:
-		return nil, false, false, now, closedErr
+		return nil, false, false, held, now, closedErr
 	case err == nil:
-		return conn, validate, dial, now, nil
+		return conn, validate, dial, held, now, nil
 	case conn != nil: // pass it on: nothing is lost
 		p.put(conn)
 	case dial:
@@ -83,7 +94,7 @@ wait:
 		p.wakeLocked()
 		p.mu.Unlock()
 	}
-	return nil, false, false, now, err
+	return nil, false, false, held, now, err
 }
 
 // armExpiryLocked makes sure the expiry timer fires by deadline (zero: no
@@ -122,6 +133,7 @@ func (p *Pool[T]) expire() {
 			switch {
 			case w.deadline.IsZero():
 			case !w.deadline.After(now):
+				w.capped = !w.eligible()
 				p.dequeueLocked(w, now)
 				w.expired = true
 				w.ready <- struct{}{}
@@ -142,6 +154,7 @@ func (p *Pool[T]) expire() {
 func (p *Pool[T]) recycle(w *waiter[T]) {
 	w.conn, w.validate, w.dial, w.err, w.expired = nil, false, false, nil, false
 	w.pos, w.stack = 0, nil
+	w.group, w.held, w.capped = nil, false, false
 	select {
 	case <-w.moved: // a position change nobody will read
 	default:
@@ -152,8 +165,9 @@ func (p *Pool[T]) recycle(w *waiter[T]) {
 // errTimedOut marks a wait ended by AcquireTimeout.
 var errTimedOut = errors.New("acquire timeout")
 
-// giveUpErrorLocked counts an abandoned acquisition and returns its error.
-func (p *Pool[T]) giveUpErrorLocked(cause error) error {
+// giveUpErrorLocked counts an abandoned acquisition and returns its error;
+// capped is the group whose cap held it back, if any.
+func (p *Pool[T]) giveUpErrorLocked(cause error, capped *Group) error {
 	if cause == context.Canceled {
 		p.stats.canceled++
 		return cause
@@ -161,6 +175,11 @@ func (p *Pool[T]) giveUpErrorLocked(cause error) error {
 	p.stats.timeouts++
 	e := p.timeoutErrorLocked()
 	e.deadline = cause != errTimedOut
+	if capped != nil {
+		capped.timeouts++
+		// the caller is out of the queue by now: counted back in
+		e.Group, e.GroupMax, e.GroupInUse, e.GroupWaiting = capped.name, capped.max, capped.inUse, capped.queued+1
+	}
 	return e
 }
 
@@ -168,7 +187,7 @@ func (p *Pool[T]) giveUpErrorLocked(cause error) error {
 func (p *Pool[T]) ctxError(err error) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.giveUpErrorLocked(err)
+	return p.giveUpErrorLocked(err, nil)
 }
 
 // wakeLocked serves waiters while there is something for them: an idle
@@ -204,15 +223,22 @@ func (p *Pool[T]) wakeLocked() {
 // first in service order, or the longest-waiting PriorityCritical caller
 // when only the CriticalReserve is free. It returns nil when no waiter may
 // take it.
+//
+// Waiters held back by their group's cap are skipped; the waiter returned
+// holds a slot of its group (waiter.held) from now on.
 func (p *Pool[T]) nextLocked(free int, now time.Time) *waiter[T] {
 	w := p.queue.best(now, p.cfg.StarvationAfter)
 	if w != nil && w.prio != critical && free <= p.cfg.CriticalReserve {
-		w = p.queue.head[critical]
+		w = p.queue.bestCritical()
 	}
 	if w == nil {
 		return nil
 	}
 	p.dequeueLocked(w, now)
+	if g := w.group; g != nil && !w.held {
+		p.takeGroupLocked(g)
+		w.held = true
+	}
 	p.serves.served(now)
 	if p.cfg.OnQueuePosition != nil {
 		p.repositionLocked(now)

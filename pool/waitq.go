@@ -56,6 +56,9 @@ type waiter[T any] struct {
 	stackBuf []byte
 
 	prio       int        // queue index of the priority asked for; set before push
+	group      *Group     // the caller's Group, nil if none; set before push
+	held       bool       // guarded by Pool.mu: the caller holds a slot of its group (served before, or now)
+	capped     bool       // guarded by Pool.mu: expired while held back by its group's cap
 	deadline   time.Time  // AcquireTimeout's, zero if none; set before push
 	since      time.Time  // guarded by Pool.mu: when it joined the queue; with FairQueue, when its Acquire began
 	next, prev *waiter[T] // guarded by Pool.mu
@@ -79,10 +82,18 @@ type waiter[T any] struct {
 // nothing: since each list is ordered by age, its head is also its highest
 // effective priority, so the next waiter to serve is always one of the four
 // heads, and the service order is a merge of the four lists.
+//
+// Waiters of a Group at its cap that hold no slot of it are blocked: they
+// keep their place, and service skips them (eligible) until their group
+// has room.
 type waitQueue[T any] struct {
 	head, tail [numPriorities]*waiter[T]
 	n          [numPriorities]int // waiters per list
 	len        int
+	// blocked counts the waiters held back by their group's cap; kept by
+	// added, remove and the Pool's takeGroupLocked and leaveGroupLocked.
+	// While it is 0, every waiter is eligible and best needs no scan.
+	blocked int
 }
 
 // push appends w to the tail of its list.
@@ -132,6 +143,12 @@ func (q *waitQueue[T]) added(w *waiter[T]) {
 	w.queued = true
 	q.n[w.prio]++
 	q.len++
+	if g := w.group; g != nil && !w.held {
+		g.queued++
+		if g.fullLocked() {
+			q.blocked++
+		}
+	}
 }
 
 func (q *waitQueue[T]) remove(w *waiter[T]) {
@@ -150,7 +167,22 @@ func (q *waitQueue[T]) remove(w *waiter[T]) {
 	w.queued = false
 	q.n[i]--
 	q.len--
+	if g := w.group; g != nil && !w.held {
+		g.queued--
+		if g.fullLocked() {
+			q.blocked--
+		}
+	}
 }
+
+// eligible reports whether w may be served now: it has no group, holds a
+// slot of it, or its group has room.
+func (w *waiter[T]) eligible() bool {
+	return w.group == nil || w.held || !w.group.fullLocked()
+}
+
+// blockedLocked reports whether w is held back by its group's cap.
+func (w *waiter[T]) blockedLocked() bool { return !w.eligible() }
 
 // level returns w's effective priority index at now: its own, raised one
 // level per boost interval waited, up to critical. boost <= 0 disables it.
@@ -174,9 +206,30 @@ func before[T any](a, b *waiter[T], now time.Time, boost time.Duration) bool {
 	return a.prio > b.prio
 }
 
-// best returns the waiter to serve next at now, without removing it, or nil.
+// best returns the eligible waiter to serve next at now, without removing
+// it, or nil. With blocked waiters it walks the service order past them.
 func (q *waitQueue[T]) best(now time.Time, boost time.Duration) *waiter[T] {
-	return pick(&q.head, now, boost)
+	if q.blocked == 0 {
+		return pick(&q.head, now, boost)
+	}
+	cursors := q.head
+	for {
+		w := pick(&cursors, now, boost)
+		if w == nil || w.eligible() {
+			return w
+		}
+		cursors[w.prio] = w.next
+	}
+}
+
+// bestCritical returns the longest-waiting eligible PriorityCritical
+// waiter, or nil.
+func (q *waitQueue[T]) bestCritical() *waiter[T] {
+	w := q.head[critical]
+	for w != nil && !w.eligible() {
+		w = w.next
+	}
+	return w
 }
 
 // pick returns the first in service order of the waiters in heads, or nil.
