@@ -366,3 +366,23 @@ func TestGroupCountsHoldThroughEveryTransition(t *testing.T) {
 		})
 	}
 }
+
+// The hot path of a borrower of a group allocates nothing: acquiring an
+// idle connection within the group's cap, and releasing it.
+func TestAcquireAndReleaseInAGroupAllocateNothing(t *testing.T) {
+	p := newPool(t, &factory{}, pool.Config{MaxSize: 2})
+	g := pool.NewGroup("g", 1, 0)
+	mustAcquireIn(t, p, g).Release()
+	ctx := context.Background()
+	allocs := testing.AllocsPerRun(1000, func() {
+		now := time.Now()
+		c, err := p.AcquireGroup(ctx, now, now, pool.PriorityNormal, 0, g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Release()
+	})
+	if allocs != 0 {
+		t.Errorf("acquire+release in a group allocates %v times, want 0", allocs)
+	}
+}

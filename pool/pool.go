@@ -14,7 +14,10 @@
 // order exact, Config.FailFastBelow refuses at once a caller unlikely to be
 // served before its deadline (estimate.go), Config.OnQueuePosition tells
 // waiters their place, and Config.DeadlockThreshold reports a pool whose
-// borrowers hold every connection while others wait (deadlock.go).
+// borrowers hold every connection while others wait (deadlock.go). A Group
+// (group.go) caps the connections one group of borrowers holds at once
+// inside the same queue: its callers at the cap keep their place and are
+// passed over until the group has room.
 //
 // Connections age (lifecycle.go): each has a lifetime drawn once at
 // creation (Config.MaxLifetime, Config.LifetimeJitter), a use limit
