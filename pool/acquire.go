@@ -109,8 +109,8 @@ func (p *Pool[T]) acquire(ctx context.Context, start, began time.Time, prio Prio
 		}
 		now := clock.Now()
 		deadline := p.deadline(began)
-		if !queued { // admission, once per Acquire
-			capped := !*held && g.fullLocked() // held back by g's cap: g's MaxWait applies, not the pool's
+		capped := !*held && g.fullLocked() // held back by g's cap, not by the pool
+		if !queued { // admission, once per Acquire: g's MaxWait applies when capped, else the pool's
 			switch {
 			case capped && g.maxWait > 0 && g.queued >= g.maxWait:
 				g.queueFull++
@@ -138,7 +138,7 @@ func (p *Pool[T]) acquire(ctx context.Context, start, began time.Time, prio Prio
 		w.deadline = deadline
 		w.stack = nil
 		w.group, w.held = g, *held
-		if p.queue.len == 0 {
+		if !capped && p.queue.len == p.queue.blocked { // the first waiting for the pool
 			p.serves.begin(now)
 		}
 		if p.cfg.FairQueue {

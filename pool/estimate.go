@@ -11,8 +11,9 @@ import (
 const minServeSamples = 16
 
 // serveRate estimates the interval between serves of waiters while the pool
-// is backlogged (the queue has not emptied since the backlog began). It is
-// guarded by Pool.mu.
+// is backlogged (the queue has not emptied since the backlog began; waiters
+// held back by their Group's cap do not count, as they do not wait for the
+// pool). It is guarded by Pool.mu.
 //
 // Each serve of a waiter (a hand-off, an idle connection or a dial slot)
 // records the time since the previous serve, or since the backlog began for
@@ -73,7 +74,9 @@ func (p *Pool[T]) predictLocked(ctx context.Context, prio int, deadline, now tim
 		return nil
 	}
 	left := end.Sub(now)
-	ahead := p.queue.atOrAbove(prio)
+	// Waiters held back by their group's cap are not ahead: hand-offs pass
+	// them over (taking them all off errs towards admitting).
+	ahead := max(p.queue.atOrAbove(prio)-p.queue.blocked, 0)
 	if poissonAtLeast(float64(left)/p.serves.interval, ahead+1) >= p.cfg.FailFastBelow {
 		return nil
 	}

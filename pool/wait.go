@@ -250,7 +250,7 @@ func (p *Pool[T]) nextLocked(free int, now time.Time) *waiter[T] {
 func (p *Pool[T]) dequeueLocked(w *waiter[T], now time.Time) {
 	p.queue.remove(w)
 	p.stats.boosts += int64(level(w, now, p.cfg.StarvationAfter) - w.prio)
-	if p.queue.len == 0 {
+	if p.queue.len == p.queue.blocked { // nobody waits for the pool: the backlog ends
 		p.serves.end()
 	}
 }
