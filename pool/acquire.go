@@ -109,8 +109,10 @@ func (p *Pool[T]) acquire(ctx context.Context, start, began time.Time, prio Prio
 		}
 		now := clock.Now()
 		deadline := p.deadline(began)
-		capped := !*held && g.fullLocked() // held back by g's cap, not by the pool
-		if !queued { // admission, once per Acquire: g's MaxWait applies when capped, else the pool's
+		// capped: held back by g's cap, not by the pool. Then g's MaxWait
+		// applies at admission (once per Acquire), not the pool's.
+		capped := !*held && g.fullLocked()
+		if !queued {
 			switch {
 			case capped && g.maxWait > 0 && g.queued >= g.maxWait:
 				g.queueFull++
