@@ -181,9 +181,6 @@ func (w *waiter[T]) eligible() bool {
 	return w.group == nil || w.held || !w.group.fullLocked()
 }
 
-// blockedLocked reports whether w is held back by its group's cap.
-func (w *waiter[T]) blockedLocked() bool { return !w.eligible() }
-
 // level returns w's effective priority index at now: its own, raised one
 // level per boost interval waited, up to critical. boost <= 0 disables it.
 func level[T any](w *waiter[T], now time.Time, boost time.Duration) int {
