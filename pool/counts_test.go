@@ -33,22 +33,7 @@ func TestCountsHoldThroughEveryTransition(t *testing.T) {
 		CloseTimeout:        time.Hour,
 	})
 
-	stop := make(chan struct{})
-	checked := make(chan error, 1)
-	go func() {
-		for {
-			if err := p.CheckCounts(); err != nil {
-				checked <- err
-				return
-			}
-			select {
-			case <-stop:
-				checked <- nil
-				return
-			default:
-			}
-		}
-	}()
+	stopChecking := checkWhileRunning(p.CheckCounts)
 
 	var wg sync.WaitGroup
 	for g := range 8 {
@@ -116,8 +101,7 @@ func TestCountsHoldThroughEveryTransition(t *testing.T) {
 	wg.Wait()
 	close(workersDone)
 	<-adminDone
-	close(stop)
-	if err := <-checked; err != nil {
+	if err := stopChecking(); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.CheckCounts(); err != nil {
@@ -149,5 +133,31 @@ func TestCountsHoldThroughEveryTransition(t *testing.T) {
 	}
 	if n := f.open(); n != 0 {
 		t.Errorf("after Close, %d connections open: want 0", n)
+	}
+}
+
+// checkWhileRunning runs check over and over on a goroutine of its own,
+// until it fails or the returned stop is called; stop returns the first
+// failure.
+func checkWhileRunning(check func() error) (stop func() error) {
+	done := make(chan struct{})
+	checked := make(chan error, 1)
+	go func() {
+		for {
+			if err := check(); err != nil {
+				checked <- err
+				return
+			}
+			select {
+			case <-done:
+				checked <- nil
+				return
+			default:
+			}
+		}
+	}()
+	return func() error {
+		close(done)
+		return <-checked
 	}
 }

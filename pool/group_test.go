@@ -253,26 +253,9 @@ func TestGroupCountsHoldThroughEveryTransition(t *testing.T) {
 			groups := []*pool.Group{pool.NewGroup("g1", caps[0], 0), pool.NewGroup("g2", caps[1], 2), pool.NewGroup("g3", caps[2], 0)}
 			var holders [3]atomic.Int32 // borrowers of each group that hold a connection, as they see it
 
-			stop := make(chan struct{})
-			checked := make(chan error, 1)
-			go func() {
-				for {
-					err := p.CheckCounts()
-					if err == nil {
-						err = p.CheckGroups(groups...)
-					}
-					if err != nil {
-						checked <- err
-						return
-					}
-					select {
-					case <-stop:
-						checked <- nil
-						return
-					default:
-					}
-				}
-			}()
+			stopChecking := checkWhileRunning(func() error {
+				return errors.Join(p.CheckCounts(), p.CheckGroups(groups...))
+			})
 
 			var wg sync.WaitGroup
 			for w := range 8 {
@@ -351,8 +334,7 @@ func TestGroupCountsHoldThroughEveryTransition(t *testing.T) {
 			wg.Wait()
 			close(workersDone)
 			<-adminDone
-			close(stop)
-			if err := <-checked; err != nil {
+			if err := stopChecking(); err != nil {
 				t.Fatal(err)
 			}
 			if err := p.CheckGroups(groups...); err != nil {
