@@ -333,3 +333,29 @@ func TestDialErrorIsTheDriversOwn(t *testing.T) {
 		t.Errorf("Ping: %v, want the driver's error itself", err)
 	}
 }
+
+// Inside a transaction the partition's QueryRate is waited for as at an
+// acquisition: a wait past the deadline fails at once, as a timeout.
+func TestQueryRateInsideATransactionIsBoundedByTheDeadline(t *testing.T) {
+	routing := partition.RouterConfig{Partitions: []partition.Config{{Name: "noisy", QueryRate: 0.001, QueryBurst: 2}}}
+	db, c, _ := fakeDB(t, drivertest.Options{}, sqlpool.Config{AcquireTimeout: time.Hour, Routing: routing})
+	ctx, cancel := context.WithTimeout(sqlpool.WithTenant(context.Background(), "noisy"), time.Minute)
+	defer cancel()
+	tx, err := db.BeginTx(ctx, nil) // the burst's first token
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	queryInt(t, ctx, tx, "SELECT 1") // its second
+	start := time.Now()
+	_, err = tx.ExecContext(ctx, "SELECT 1")
+	if !errors.Is(err, sqlpool.ErrAcquireTimeout) || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "QueryRate") {
+		t.Errorf("err = %v, want a QueryRate timeout at the caller's deadline", err)
+	}
+	if d := time.Since(start); d > 30*time.Second {
+		t.Errorf("refused after %v, want at once", d)
+	}
+	if n := c.Stats().Partitions["noisy"].Timeouts; n != 1 {
+		t.Errorf("partition timeouts %d, want 1", n)
+	}
+}

@@ -142,10 +142,8 @@ func (h *conn) pinned(ctx context.Context) error {
 		}
 		h.tags = t // same partition: quick next time
 	}
-	if l := h.part.limiter; l != nil {
-		if err := l.Wait(ctx); err != nil {
-			return fmt.Errorf("sqlpool: partition %q QueryRate: %w", h.part.name, err)
-		}
+	if h.part.limiter != nil {
+		return h.c.throttle(ctx, clock.Now(), h.part) // as for an acquisition: one deadline, counted
 	}
 	return nil
 }
