@@ -322,26 +322,22 @@ type tx struct {
 	tx driver.Tx
 }
 
-func (t *tx) Commit() error {
-	if !t.h.enterOp() {
-		t.h.setTx(false)
-		return ErrReclaimed
-	}
-	t.h.pc.Value().cache.closeOwned() // a COPY ends before its transaction
-	t0 := t.h.queryStart(context.Background(), t.h.pc.Value(), opCommit, "")
-	err := t.tx.Commit()
-	t.h.setTx(false)
-	return t.h.endTx(opCommit, t0, err)
-}
+func (t *tx) Commit() error { return t.end(opCommit, t.tx.Commit) }
 
-func (t *tx) Rollback() error {
-	if !t.h.enterOp() {
-		t.h.setTx(false)
+func (t *tx) Rollback() error { return t.end(opRollback, t.tx.Rollback) }
+
+// end ends the transaction with f, the driver's Commit or Rollback, between
+// the hooks of op.
+func (t *tx) end(op string, f func() error) error {
+	h := t.h
+	if !h.enterOp() {
+		h.setTx(false)
 		return ErrReclaimed
 	}
-	t.h.pc.Value().cache.closeOwned()
-	t0 := t.h.queryStart(context.Background(), t.h.pc.Value(), opRollback, "")
-	err := t.tx.Rollback()
-	t.h.setTx(false)
-	return t.h.endTx(opRollback, t0, err)
+	pc := h.pc.Value()
+	pc.cache.closeOwned() // a COPY ends before its transaction
+	t0 := h.queryStart(context.Background(), pc, op, "")
+	err := f()
+	h.setTx(false)
+	return h.endTx(op, t0, err)
 }
