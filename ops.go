@@ -280,7 +280,7 @@ func (h *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 	}
 	t, err := pc.begin(ctx, opts)
 	if err == nil && len(h.part.txSetup) > 0 {
-		if err = pc.txSetup(ctx, h.part); err != nil {
+		if err = pc.runSetup(ctx, h.part, h.part.txSetup); err != nil {
 			t.Rollback()
 		}
 	}

@@ -23,11 +23,12 @@ type partState struct {
 	id      uint64 // the pool label of connections set up for it
 	name    string
 	cfg     partition.Config
-	setup   []string      // session setup statements, in order; none: no session state
-	reset   []string      // statements that undo setup; nil with setup: replace the connection
-	txSetup []string      // behind a transaction pooler: setup run in each transaction
-	group   *pool.Group   // MaxSize, kept by the pool's wait queue; nil: no cap
-	limiter *rate.Limiter // QueryRate; nil: no cap
+	setup   []string            // session setup statements, in order; none: no session state
+	reset   []string            // statements that undo setup; nil with setup: replace the connection
+	txSetup []string            // behind a transaction pooler: setup run in each transaction
+	nameArg []driver.NamedValue // SetupSQL's argument: the partition's name
+	group   *pool.Group         // MaxSize, kept by the pool's wait queue; nil: no cap
+	limiter *rate.Limiter       // QueryRate; nil: no cap
 	rec     *monitor.PartitionRecorder
 
 	acquires atomic.Int64 // successful borrowings
@@ -49,7 +50,7 @@ type partState struct {
 // newPartState builds a partition's runtime state for drivers with traits
 // t; behind a transaction pooler its setup runs in each transaction.
 func newPartState(c partition.Config, t traits, pooler bool) *partState {
-	ps := &partState{name: c.Name, cfg: c}
+	ps := &partState{name: c.Name, cfg: c, nameArg: []driver.NamedValue{{Ordinal: 1, Value: c.Name}}}
 	switch {
 	case pooler:
 		if c.SetupSQL != "" {
@@ -192,14 +193,8 @@ func (c *Connector) setLabel(ctx context.Context, pc *physConn, ps *partState) e
 			}
 		}
 	}
-	for i, q := range ps.setup {
-		var args []driver.NamedValue
-		if i == 0 && ps.cfg.SetupSQL != "" {
-			args = []driver.NamedValue{{Ordinal: 1, Value: ps.name}}
-		}
-		if err := pc.execSession(ctx, q, args...); err != nil {
-			return fmt.Errorf("sqlpool: partition %q setup: %w", ps.name, err)
-		}
+	if err := pc.runSetup(ctx, ps, ps.setup); err != nil {
+		return err
 	}
 	pc.label.Store(ps)
 	switch {
@@ -340,6 +335,21 @@ func (c *Connector) acquireFor(ctx context.Context, start time.Time, stale bool,
 			return nil, acquireError(err)
 		}
 	}
+}
+
+// runSetup runs stmts, ps's session or transaction setup, on pc: SetupSQL
+// first, with the partition's name as $1.
+func (pc *physConn) runSetup(ctx context.Context, ps *partState, stmts []string) error {
+	for i, q := range stmts {
+		var args []driver.NamedValue
+		if i == 0 && ps.cfg.SetupSQL != "" {
+			args = ps.nameArg
+		}
+		if err := pc.execSession(ctx, q, args...); err != nil {
+			return fmt.Errorf("sqlpool: partition %q setup: %w", ps.name, err)
+		}
+	}
+	return nil
 }
 
 // execSession runs a session statement on pc, preparing it when the driver

@@ -137,20 +137,6 @@ func (h *conn) wrapTx() bool {
 	return len(h.part.txSetup) > 0 && !h.tx
 }
 
-// txSetup runs ps's per-transaction setup on pc, inside a transaction.
-func (pc *physConn) txSetup(ctx context.Context, ps *partState) error {
-	for i, q := range ps.txSetup {
-		var args []driver.NamedValue
-		if i == 0 && ps.cfg.SetupSQL != "" {
-			args = []driver.NamedValue{{Ordinal: 1, Value: ps.name}}
-		}
-		if err := pc.execSession(ctx, q, args...); err != nil {
-			return fmt.Errorf("sqlpool: partition %q setup: %w", ps.name, err)
-		}
-	}
-	return nil
-}
-
 // beginWrapped opens the transaction of an autocommit operation, set up for
 // the partition.
 func (h *conn) beginWrapped(ctx context.Context, pc *physConn) (driver.Tx, error) {
@@ -158,7 +144,7 @@ func (h *conn) beginWrapped(ctx context.Context, pc *physConn) (driver.Tx, error
 	if err != nil {
 		return nil, err
 	}
-	if err := pc.txSetup(ctx, h.part); err != nil {
+	if err := pc.runSetup(ctx, h.part, h.part.txSetup); err != nil {
 		t.Rollback()
 		return nil, err
 	}
