@@ -186,35 +186,30 @@ func (sc *stmtCache) evict(total *atomic.Int64) bool {
 	return false
 }
 
-// invalidate drops query's cached statement; it is closed when the borrowing
-// ends, in case a Rows of it is still open.
+// invalidate drops query's statement after the server invalidated its plan.
+// It is closed when the borrowing ends, in case a Rows of it is still open,
+// or at once on a driver that hands out one prepared statement per SQL text
+// until it is closed (pgx's stdlib, sharedPrep), so that preparing again
+// gets a fresh one: pgx runs one query at a time on a connection, so no
+// Rows of it is open.
 func (pc *physConn) invalidate(query string) {
 	sc := &pc.cache
 	sc.invalidations.Add(1)
+	var si driver.Stmt
 	if e := sc.entries[query]; e != nil {
 		sc.remove(e)
 		pc.total.Add(-1)
-		sc.retired = append(sc.retired, e.si)
+		si = e.si
+	} else if t, ok := sc.temps[query]; ok {
+		delete(sc.temps, query)
+		si = t
+	} else {
 		return
 	}
-	if si, ok := sc.temps[query]; ok {
-		delete(sc.temps, query)
+	if pc.sharedPrep {
+		si.Close()
+	} else {
 		sc.retired = append(sc.retired, si)
-	}
-}
-
-// invalidateNow is invalidate for a driver that keeps one prepared
-// statement per SQL text and hands it out again until it is closed (pgx's
-// stdlib): the stale one is closed now, so that preparing again gets a
-// fresh one. pgx runs one query at a time on a connection, so no Rows of it
-// is open.
-func (pc *physConn) invalidateNow(query string) {
-	sc := &pc.cache
-	before := len(sc.retired)
-	pc.invalidate(query)
-	if n := len(sc.retired); n > before {
-		sc.retired[n-1].Close()
-		sc.retired = sc.retired[:n-1]
 	}
 }
 
@@ -348,8 +343,6 @@ func withStmt[R any](ctx context.Context, h *conn, pc *physConn, query string, i
 	case stmtGone(err):
 		pc.cache.invalidations.Add(1)
 		pc.forgetStmts()
-	case planInvalidated(err) && pc.sharedPrep:
-		pc.invalidateNow(query)
 	case planInvalidated(err):
 		pc.invalidate(query)
 	default:
