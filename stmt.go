@@ -54,10 +54,10 @@ func (s *stmt) Query(args []driver.Value) (driver.Rows, error) {
 }
 
 // ExecContext runs the physical statement of the bound connection, or the
-// driver's one-off path for a statement that keeps only its text and on a
-// driver whose Exec leaves a statement active (stmtHoldsLock).
+// driver's one-off path for a statement that keeps only its text, and where
+// an exec may not run on a kept statement (execOp.kept: SQLite).
 func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
-	if s.own == nil && (s.proto == nil || s.h.c.traits.stmtHoldsLock) {
+	if s.own == nil && (s.proto == nil || !execOp.kept(&s.h.c.traits)) {
 		return s.h.ExecContext(ctx, s.query, args)
 	}
 	return runStmt(ctx, s, opExec, func(si driver.Stmt) (driver.Result, error) {
