@@ -27,8 +27,17 @@ func TestPartitionAtItsMaxSizeWaitsInThePoolsQueueByPriority(t *testing.T) {
 	queryInt(t, b, bHeld, "SELECT 1") // the pool is full, a at its MaxSize
 
 	done := make(chan string, 3)
+	// Each caller reports that it was served while it still holds its
+	// connection: the order of done is the order of service, not of the
+	// goroutines' returns (a-high's release serves b-2 before a-high's
+	// goroutine could send).
 	exec := func(ctx context.Context, name string) {
-		if _, err := db.ExecContext(ctx, "SELECT 1"); err != nil {
+		conn, err := db.Conn(ctx)
+		if err == nil {
+			defer conn.Close()
+			_, err = conn.ExecContext(ctx, "SELECT 1")
+		}
+		if err != nil {
 			t.Errorf("%s: %v", name, err)
 		}
 		done <- name
