@@ -88,6 +88,10 @@ type suiteResult struct {
 	bare, wrapped *runResult
 	took          [2]time.Duration // bare, wrapped
 	crashes       [2][]string      // tests that panicked, bare and wrapped
+	// flaky are the tests that passed bare and failed wrapped in the
+	// suite's run, and passed wrapped when run again alone (the rerun's
+	// number, from 1): timing-sensitive tests that a loaded machine fails.
+	flaky map[string]int
 }
 
 func run(ctx context.Context, w io.Writer, opt options) error {
@@ -170,6 +174,20 @@ func run(ctx context.Context, w io.Writer, opt options) error {
 		})
 	}
 	wg.Wait()
+	// Differences the allow-list does not explain run again, alone, one
+	// suite at a time.
+	for _, r := range results {
+		if r.skipped != "" || r.err != nil || ctx.Err() != nil {
+			continue
+		}
+		var again []string
+		for _, name := range regressions(r.bare, r.wrapped) {
+			if _, ok := allow.allowed(r.suite.name, name); !ok && r.wrapped.tests[name] != notRun {
+				again = append(again, name)
+			}
+		}
+		rerun(ctx, r, again, dirs[r.suite.src], tmp, srv, opt.timeout)
+	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("compat: interrupted: %w", err)
 	}
@@ -320,23 +338,13 @@ func copyTree(from, to string) error {
 func runSuite(ctx context.Context, r *suiteResult, dir, tmp string, srv servers, timeout time.Duration) {
 	for i, wrap := range []bool{false, true} {
 		mode := [...]string{"bare", "wrapped"}[i]
-		runTmp := filepath.Join(tmp, strings.ReplaceAll(r.suite.name, "/", "_")+"-"+mode)
-		if err := os.MkdirAll(runTmp, 0o755); err != nil {
-			r.err = err
-			return
-		}
-		env, err := r.suite.env(srv, runTmp)
+		env, err := modeEnv(r, tmp, srv, wrap, "")
 		if err != nil {
 			r.err = err
 			return
 		}
-		env = append(env, "SQLPOOL_COMPAT_WRAP="+map[bool]string{false: "0", true: "1"}[wrap], "TMPDIR="+runTmp)
 		start := time.Now()
-		var afterCrash func() error
-		if r.suite.afterCrash != "" {
-			afterCrash = func() error { return execOn(ctx, r.suite.server, srv, r.suite.afterCrash) }
-		}
-		res, crashes, err := goTest(ctx, dir, env, r.suite.skip, afterCrash, timeout)
+		res, crashes, err := goTest(ctx, dir, env, "", r.suite.skip, afterCrash(ctx, r, srv), timeout)
 		r.took[i] = time.Since(start)
 		if err != nil {
 			r.err = err
@@ -355,17 +363,84 @@ func runSuite(ctx context.Context, r *suiteResult, dir, tmp string, srv servers,
 	}
 }
 
+// afterCrash returns what cleans up after a test of r's suite panics, or nil.
+func afterCrash(ctx context.Context, r *suiteResult, srv servers) func() error {
+	if r.suite.afterCrash == "" {
+		return nil
+	}
+	return func() error { return execOn(ctx, r.suite.server, srv, r.suite.afterCrash) }
+}
+
+// modeEnv returns the environment of a run of r's suite, bare or wrapped,
+// with its own temporary directory (suffix tells reruns apart).
+func modeEnv(r *suiteResult, tmp string, srv servers, wrap bool, suffix string) ([]string, error) {
+	mode := map[bool]string{false: "bare", true: "wrapped"}[wrap]
+	runTmp := filepath.Join(tmp, strings.ReplaceAll(r.suite.name, "/", "_")+"-"+mode+suffix)
+	if err := os.MkdirAll(runTmp, 0o755); err != nil {
+		return nil, err
+	}
+	env, err := r.suite.env(srv, runTmp)
+	if err != nil {
+		return nil, err
+	}
+	return append(env, "SQLPOOL_COMPAT_WRAP="+map[bool]string{false: "0", true: "1"}[wrap], "TMPDIR="+runTmp), nil
+}
+
+// reruns is how many times a difference runs again, alone, before it
+// counts.
+const reruns = 2
+
+// rerun runs the top-level tests of names (tests that passed bare and
+// failed wrapped) wrapped again, alone, up to reruns times, and records in
+// r.flaky those that pass. A test that fails on a loaded machine and
+// passes alone measured time, not sqlpool: lib/pq's listener tests wait
+// 100 ms for an event, TestQueryRowContext allows 50 ms past a deadline.
+func rerun(ctx context.Context, r *suiteResult, names []string, dir, tmp string, srv servers, timeout time.Duration) {
+	for attempt := 1; attempt <= reruns && len(names) > 0; attempt++ {
+		var tops []string
+		for _, name := range names {
+			top, _, _ := strings.Cut(name, "/")
+			if q := "^" + regexp.QuoteMeta(top) + "$"; !slices.Contains(tops, q) {
+				tops = append(tops, q)
+			}
+		}
+		env, err := modeEnv(r, tmp, srv, true, fmt.Sprintf("-rerun%d", attempt))
+		if err != nil {
+			return
+		}
+		res, _, err := goTest(ctx, dir, env, strings.Join(tops, "|"), r.suite.skip, afterCrash(ctx, r, srv), timeout)
+		if err != nil {
+			return
+		}
+		var left []string
+		for _, name := range names {
+			if res.tests[name] == passed {
+				if r.flaky == nil {
+					r.flaky = map[string]int{}
+				}
+				r.flaky[name] = attempt
+			} else {
+				left = append(left, name)
+			}
+		}
+		names = left
+	}
+}
+
 // maxCrashes is how many panics a run of a suite may survive.
 const maxCrashes = 8
 
-// goTest runs the tests in dir. When a test panics, which ends the test
-// binary, it runs the tests that had not finished, and returns the
-// merged results and the tests that panicked.
-func goTest(ctx context.Context, dir string, env []string, skip string, afterCrash func() error, timeout time.Duration) (*runResult, []string, error) {
+// goTest runs the tests in dir (those run matches, all when it is ""). When
+// a test panics, which ends the test binary, it runs the tests that had not
+// finished, and returns the merged results and the tests that panicked.
+func goTest(ctx context.Context, dir string, env []string, run, skip string, afterCrash func() error, timeout time.Duration) (*runResult, []string, error) {
 	var res *runResult
 	var crashes []string
 	for {
 		args := []string{"test", "-json", "-count=1", "-vet=off", "-timeout", timeout.String()}
+		if run != "" {
+			args = append(args, "-run", run)
+		}
 		var skips []string
 		if skip != "" {
 			skips = append(skips, skip)
@@ -439,7 +514,7 @@ func report(w io.Writer, results []*suiteResult, allow allowList, verbose bool, 
 			failedSuites++
 			continue
 		}
-		regs := regressions(r.bare, r.wrapped)
+		regs := slices.DeleteFunc(regressions(r.bare, r.wrapped), func(name string) bool { _, ok := r.flaky[name]; return ok })
 		for i, res := range []*runResult{r.bare, r.wrapped} {
 			p, f, s := res.counts()
 			last := "-"
@@ -447,6 +522,9 @@ func report(w io.Writer, results []*suiteResult, allow allowList, verbose bool, 
 				last = fmt.Sprint(len(regs))
 				if len(regs) > 0 && len(regs) <= 3 {
 					last += ": " + strings.Join(regs, ", ")
+				}
+				if len(r.flaky) > 0 {
+					last += fmt.Sprintf(" (+%d flaky, below)", len(r.flaky))
 				}
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%.0fs\t%s\n", r.suite.name, r.suite.driver,
@@ -480,6 +558,8 @@ func report(w io.Writer, results []*suiteResult, allow allowList, verbose bool, 
 			status := "NOT ALLOWED"
 			if e, ok := allow.allowed(r.suite.name, name); ok {
 				status = "allowed: " + e.reason
+			} else if n, ok := r.flaky[name]; ok {
+				status = fmt.Sprintf("flaky: passed wrapped when run again alone, rerun %d of %d", n, reruns)
 			} else {
 				unexpected++
 			}

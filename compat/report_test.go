@@ -131,3 +131,28 @@ func TestTheBuiltInAllowListParses(t *testing.T) {
 		}
 	}
 }
+
+func TestAFlakyDifferenceIsReportedAndDoesNotFail(t *testing.T) {
+	r := &suiteResult{
+		suite:   suite{name: "pq", driver: "lib/pq"},
+		bare:    &runResult{tests: map[string]outcome{"TestSlow": passed, "TestBroken": passed}},
+		wrapped: &runResult{tests: map[string]outcome{"TestSlow": failed, "TestBroken": failed}},
+	}
+	var out strings.Builder
+	if err := report(&out, []*suiteResult{r}, nil, false, 0); err != errRegressions {
+		t.Fatalf("report with one real difference = %v, want errRegressions", err)
+	}
+	r.flaky = map[string]int{"TestSlow": 1}
+	out.Reset()
+	if err := report(&out, []*suiteResult{r}, nil, false, 0); err != errRegressions {
+		t.Fatalf("report with a real and a flaky difference = %v, want errRegressions", err)
+	}
+	if !strings.Contains(out.String(), "TestSlow (flaky: passed wrapped when run again alone, rerun 1 of 2)") {
+		t.Errorf("the report does not name the flaky test:\n%s", out.String())
+	}
+	r.flaky["TestBroken"] = 2
+	out.Reset()
+	if err := report(&out, []*suiteResult{r}, nil, false, 0); err != nil {
+		t.Fatalf("report with flaky differences only = %v, want nil:\n%s", err, out.String())
+	}
+}
