@@ -27,12 +27,12 @@ func TestBindAndReleaseOfAnIdleConnectionAllocateNothing(t *testing.T) {
 			defer c.Close()
 			ctx := WithTenant(context.Background(), "acme")
 			h := &conn{c: c}
-			if _, err := h.bind(ctx); err != nil {
+			if _, err := h.bind(ctx, false); err != nil {
 				t.Fatal(err)
 			}
 			h.IsValid()
 			allocs := testing.AllocsPerRun(1000, func() {
-				if _, err := h.bind(ctx); err != nil {
+				if _, err := h.bind(ctx, false); err != nil {
 					t.Fatal(err)
 				}
 				h.IsValid()
@@ -64,7 +64,7 @@ func BenchmarkBindRelease(b *testing.B) {
 			h := &conn{c: c}
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := h.bind(ctx); err != nil {
+				if _, err := h.bind(ctx, false); err != nil {
 					b.Fatal(err)
 				}
 				h.IsValid()

@@ -17,7 +17,8 @@ import (
 // handle back (IsValid) or closes it. database/sql serialises all calls on a
 // handle, so its fields need no lock.
 type conn struct {
-	c       *Connector
+	c       *Connector            // the pool of the borrowing (a Cluster's: of its host)
+	cl      *Cluster              // the handle's Cluster, if any: it picks c at each bind
 	pc      *pool.Conn[*physConn] // bound physical connection; nil between borrowings
 	part    *partState            // the partition of the borrowing
 	tags    *tags                 // the routing tags of the borrowing (of its first operation)
@@ -44,8 +45,9 @@ var (
 )
 
 // bind returns the bound physical connection, borrowing one routed by ctx when
-// there is none. An acquisition error is never driver.ErrBadConn.
-func (h *conn) bind(ctx context.Context) (*physConn, error) {
+// there is none; write says the operation may write (a Cluster sends it to
+// its primary). An acquisition error is never driver.ErrBadConn.
+func (h *conn) bind(ctx context.Context, write bool) (*physConn, error) {
 	if h.pc != nil {
 		return h.pc.Value(), h.pinned(ctx)
 	}
@@ -57,6 +59,13 @@ func (h *conn) bind(ctx context.Context) (*physConn, error) {
 			}
 		}
 		t = h.want // db.Conn(ctx) binds to ctx's partition
+	}
+	if h.cl != nil {
+		c, err := h.cl.pick(t, write)
+		if err != nil {
+			return nil, err
+		}
+		h.c = c
 	}
 	// One clock reading per acquisition: the pool measures from it, and
 	// says when it lent the connection.
@@ -82,6 +91,9 @@ func (h *conn) bind(ctx context.Context) (*physConn, error) {
 	}
 	if err == nil {
 		h.pc, h.part, h.tags = pc, ps, t
+		if hs := h.c.host; hs != nil {
+			hs.inUse.Add(1)
+		}
 		ps.acquires.Add(1)
 		ps.inUse.Add(1)
 		pc.Value().part.Store(ps)
@@ -191,6 +203,9 @@ func (h *conn) release() {
 	}
 	h.pc, h.tags = nil, nil
 	c := h.c
+	if c.host != nil {
+		c.host.inUse.Add(-1)
+	}
 	v := pc.Value()
 	now := clock.Now() // the one clock reading of the release
 	hold := now.Sub(h.boundAt)
@@ -299,7 +314,7 @@ func Raw(ctx context.Context, driverConn any) (driver.Conn, error) {
 	if !ok {
 		return nil, errors.New("sqlpool: Raw: not a sqlpool connection")
 	}
-	pc, err := h.bind(ctx)
+	pc, err := h.bind(ctx, true) // it may write
 	if err != nil {
 		return nil, err
 	}

@@ -38,6 +38,8 @@ type Connector struct {
 	probed  atomic.Bool
 	checker atomic.Pointer[driver.NamedValueChecker]
 
+	host *host // the Cluster's host it pools, if any
+
 	router  *partition.Router
 	partIDs atomic.Uint64 // partState ids
 

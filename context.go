@@ -11,6 +11,7 @@ import (
 type tags struct {
 	tenant, user, application, service string
 	priority                           Priority
+	readOnly                           bool // WithReadOnly: a Cluster may send reads to a replica
 }
 
 type tagsKey struct{}
@@ -66,4 +67,18 @@ func WithService(ctx context.Context, service string) context.Context {
 // WithPriority returns a context whose acquisitions wait at priority p.
 func WithPriority(ctx context.Context, p Priority) context.Context {
 	return with(ctx, func(t *tags) { t.priority = p })
+}
+
+// WithReadOnly returns a context whose reads a Cluster may send to a
+// replica: queries, prepares, pings and transactions begun with
+// sql.TxOptions{ReadOnly: true}. Execs and other transactions go to the
+// primary whatever the context says, and so does every operation of a
+// context without it. A read of a partition that wrote within
+// ClusterConfig.ReadYourWrites goes to the primary too. A single-host
+// Connector ignores it.
+//
+// A replica refuses writes: a query that writes (INSERT … RETURNING) must
+// not run with this context.
+func WithReadOnly(ctx context.Context) context.Context {
+	return with(ctx, func(t *tags) { t.readOnly = true })
 }

@@ -54,21 +54,23 @@ func (f factory) Warn(pc *physConn, w pool.Warning) {
 // connection's fault and does not count; nor do
 // errors that are the statement's or the transaction's (SQLSTATE classes
 // 22 data, 23 integrity, 40 rollback, 42 syntax or access, when the driver
-// reports a SQLSTATE); every other error marks the borrowing failed.
-func (h *conn) classify(err error, canceled bool) {
+// reports a SQLSTATE); every other error marks the borrowing failed. It
+// reports whether err marked it (it counts against the host's health too).
+func (h *conn) classify(err error, canceled bool) (failed bool) {
 	if err == nil || err == driver.ErrSkip || err == errFallBack || errors.Is(err, ErrReclaimed) {
-		return
+		return false
 	}
 	if canceled {
 		h.canceled = true
-		return
+		return false
 	}
 	var state interface{ SQLState() string }
 	if errors.As(err, &state) {
 		switch s := state.SQLState(); {
 		case len(s) == 5 && (s[:2] == "22" || s[:2] == "23" || s[:2] == "40" || s[:2] == "42"):
-			return
+			return false
 		}
 	}
 	h.failed = true
+	return true
 }

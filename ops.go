@@ -24,10 +24,11 @@ const (
 	opPing     = "ping"
 )
 
-// start begins an operation: it binds a physical connection and calls the
-// OnQueryStart hook. The returned time is set only when OnQueryEnd needs it.
-func (h *conn) start(ctx context.Context, op, query string) (*physConn, time.Time, error) {
-	pc, err := h.bind(ctx)
+// start begins an operation: it binds a physical connection (see bind for
+// write) and calls the OnQueryStart hook. The returned time is set only when
+// OnQueryEnd needs it.
+func (h *conn) start(ctx context.Context, op, query string, write bool) (*physConn, time.Time, error) {
+	pc, err := h.bind(ctx, write)
 	if err != nil {
 		return nil, time.Time{}, err
 	}
@@ -69,8 +70,9 @@ func (h *conn) endTx(op string, t0 time.Time, err error) error {
 // finish is end and endTx; canceled says err is the caller's cancellation.
 func (h *conn) finish(ctx context.Context, op, query string, t0 time.Time, err error, canceled bool) error {
 	err = h.exitOp(err)
-	if err != nil {
-		h.classify(err, canceled)
+	failed := err != nil && h.classify(err, canceled)
+	if hs := h.c.host; hs != nil {
+		hs.observe(failed)
 	}
 	if f := h.c.cfg.Hooks.OnQueryEnd; f != nil && h.pc != nil {
 		pc := h.pc.Value()
@@ -88,7 +90,7 @@ func (h *conn) finish(ctx context.Context, op, query string, t0 time.Time, err e
 // Ping checks the physical connection; with a driver that has no Pinger it
 // only borrows one, as database/sql does.
 func (h *conn) Ping(ctx context.Context) error {
-	pc, t0, err := h.start(ctx, opPing, "")
+	pc, t0, err := h.start(ctx, opPing, "", false)
 	if err != nil {
 		return err
 	}
@@ -168,7 +170,7 @@ var errPoolerDriver = errors.New("sqlpool: Pooler needs a driver with ExecerCont
 // partition (Pooler), or on a kept statement (CacheAll), or else as
 // database/sql would.
 func run[R any](ctx context.Context, h *conn, k *opKind[R], query string, args []driver.NamedValue) (R, error) {
-	pc, t0, err := h.start(ctx, k.name, query)
+	pc, t0, err := h.start(ctx, k.name, query, k.name == opExec)
 	if err != nil {
 		var zero R
 		return zero, err
@@ -241,7 +243,7 @@ func (h *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, e
 	if h.c.textStmts && !copying {
 		return &stmt{h: h, query: query, numInput: -1}, nil
 	}
-	pc, t0, err := h.start(ctx, opPrepare, query)
+	pc, t0, err := h.start(ctx, opPrepare, query, false)
 	if err != nil {
 		return nil, err
 	}
@@ -274,7 +276,7 @@ func (h *conn) Begin() (driver.Tx, error) {
 // until it ends. Behind a transaction pooler (Pooler), the partition's setup
 // runs first thing in it.
 func (h *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	pc, t0, err := h.start(ctx, opBegin, "")
+	pc, t0, err := h.start(ctx, opBegin, "", !opts.ReadOnly)
 	if err != nil {
 		return nil, err
 	}

@@ -81,7 +81,7 @@ func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driv
 // within the hooks of operation op.
 func runStmt[R any](ctx context.Context, s *stmt, op string, fn func(driver.Stmt) (R, error)) (R, error) {
 	h := s.h
-	pc, t0, err := h.start(ctx, op, s.query)
+	pc, t0, err := h.start(ctx, op, s.query, op == opExec)
 	if err != nil {
 		var zero R
 		return zero, err
