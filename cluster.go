@@ -188,8 +188,8 @@ type host struct {
 	ops, fails               atomic.Int64 // operations, and those that failed (classify)
 	reads, writes, fallbacks atomic.Int64 // borrowings routed to it
 
-	// updated by its check goroutine only:
-	lastOps, lastFails int64
+	checkMu            sync.Mutex // serialises its checks (its goroutine's and CheckHosts')
+	lastOps, lastFails int64      // guarded by checkMu: ops and fails at the last check
 }
 
 // hostState is a host's status as of its last check.
@@ -406,20 +406,26 @@ func (cl *Cluster) pick(t *tags, write bool) (*Connector, error) {
 }
 
 // replica returns the replica for a read, or nil when none may serve it.
+// The rotation runs over the replicas that may serve, so that RoundRobin
+// is even whichever hosts are out.
 func (cl *Cluster) replica() *host {
-	n := uint64(len(cl.hosts))
-	turn := cl.turn.Add(1)
-	var best *host
-	for i := range n {
-		hs := cl.hosts[(turn+i)%n]
-		if !cl.readable(hs) {
-			continue
+	var buf [16]*host
+	ok := buf[:0]
+	for _, hs := range cl.hosts {
+		if cl.readable(hs) {
+			ok = append(ok, hs)
 		}
-		if cl.cfg.Balance == RoundRobin {
-			return hs
-		}
-		if best == nil || hs.inUse.Load() < best.inUse.Load() {
-			best = hs
+	}
+	if len(ok) == 0 {
+		return nil
+	}
+	turn := int(cl.turn.Add(1) % uint64(len(ok)))
+	best := ok[turn]
+	if cl.cfg.Balance == LeastInUse {
+		for i := 1; i < len(ok); i++ {
+			if hs := ok[(turn+i)%len(ok)]; hs.inUse.Load() < best.inUse.Load() {
+				best = hs
+			}
 		}
 	}
 	return best
@@ -522,6 +528,8 @@ func (cl *Cluster) CheckHosts(ctx context.Context) {
 
 // check runs one check of hs and stores its new state.
 func (cl *Cluster) check(ctx context.Context, hs *host) {
+	hs.checkMu.Lock()
+	defer hs.checkMu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, cl.cfg.CheckInterval)
 	defer cancel()
 	t0 := time.Now()
