@@ -300,6 +300,7 @@ type relLoad struct {
 	s         *relServer
 	opTimeout time.Duration // each operation's context deadline
 	pace      time.Duration // pause between a goroutine's operations
+	readOnly  bool          // reads run WithReadOnly (a Cluster sends them to replicas)
 
 	ids      atomic.Int64
 	stop     chan struct{}
@@ -359,6 +360,9 @@ func (l *relLoad) one(g int, rng *rand.Rand) {
 		op.err = err
 	default:
 		op.kind = opRead
+		if l.readOnly {
+			ctx = sqlpool.WithReadOnly(ctx)
+		}
 		var n int64
 		op.err = l.db.QueryRowContext(ctx, l.s.readSQL, rng.Int64N(max(l.ids.Load(), 1))+1).Scan(&n)
 	}
