@@ -312,7 +312,7 @@ func (c *Cluster) run(ctx context.Context, n *Node, program string, args ...stri
 		err = lerr
 	}
 	if err != nil {
-		return fmt.Errorf("pgcluster: %s: %s for %s failed: %v; its output:\n%s", n.Name, program, n.Name, err, out)
+		return fmt.Errorf("pgcluster: %s for %s failed: %v; its output:\n%s", program, n.Name, err, out)
 	}
 	return nil
 }

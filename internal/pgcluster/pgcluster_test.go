@@ -20,9 +20,14 @@ import (
 	"unsafe"
 
 	_ "github.com/lib/pq"
+	"go.uber.org/goleak"
 
 	"github.com/sqlpool/sqlpool/internal/pgcluster"
 )
+
+// TestMain checks that no goroutine outlives the tests: each server's
+// waiter ends when Close has stopped it.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // open returns a database/sql handle on n, closed when t ends.
 func open(t *testing.T, n *pgcluster.Node) *sql.DB {
@@ -176,11 +181,15 @@ func TestPromotedReplicaTakesWritesAndTheOldPrimaryRejoins(t *testing.T) {
 	must(t, c.WaitReplayed(ctx))
 
 	must(t, p.Stop("fast"))
+	t0 := time.Now()
 	must(t, r.Promote(ctx))
+	promoted := time.Since(t0)
 	wantRecovery(t, r, false)
 	run(t, r, "INSERT INTO t VALUES ('2 on pg1')")
 
+	t0 = time.Now()
 	must(t, p.Rejoin(ctx, r))
+	t.Logf("Promote took %v, Rejoin %v", promoted.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond))
 	if err := p.Rejoin(ctx, r); !errors.Is(err, pgcluster.ErrRunning) {
 		t.Fatalf("rejoining a running node: %v, want ErrRunning", err)
 	}
