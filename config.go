@@ -82,7 +82,7 @@ type Config struct {
 	// Default 0: no limit.
 	MaxUses int64
 	// IdleTimeout closes a connection idle this long while more than MinSize
-	// are open. Default 10m; negative: never.
+	// (or PredictiveWarmup's target) are open. Default 10m; negative: never.
 	IdleTimeout time.Duration
 
 	// ErrorThreshold turns on adaptive aging: when more than this share of
@@ -147,6 +147,27 @@ type Config struct {
 	// HikariCP's default, below those limits, for one round trip per idle
 	// connection every 2 minutes; negative: off.
 	KeepaliveInterval time.Duration
+
+	// PredictiveWarmup raises the minimum ahead of the hours of day that
+	// were busy. The pool records, for each hour of day (in
+	// WarmupLocation), the most physical connections borrowed at once in
+	// its last occurrence, or half the value recorded before if that is
+	// more (so an hour that stops being busy halves each quiet day), and
+	// keeps that many open, up to MaxSize and never below MinSize, from
+	// WarmupLead before the hour to its end, dialed like MinSize's
+	// (ConnectRate, MaxConcurrentConnects); IdleTimeout closes them after
+	// it. It warms the whole pool, with connections set up for no
+	// partition yet (a partition's first borrowing of one sets its
+	// session up). Stats.WarmupTarget reports the minimum in force.
+	// Default false: off.
+	PredictiveWarmup bool
+	// WarmupLead is how long before a busy hour PredictiveWarmup opens its
+	// connections. Default 10m (pool.DefaultWarmupLead); it must be less
+	// than 24h.
+	WarmupLead time.Duration
+	// WarmupLocation is the time zone of PredictiveWarmup's hours of day.
+	// Default time.Local.
+	WarmupLocation *time.Location
 
 	// Recycle is what happens to a connection's session when a borrowing
 	// ends: RecycleFast (the default: the session is reused as the last
@@ -423,6 +444,9 @@ func (c Config) poolConfig() (pool.Config, error) {
 		ReclaimBorrowed:       c.ReclaimBorrowed,
 		WarnFraction:          c.WarnFraction,
 		KeepaliveInterval:     c.KeepaliveInterval,
+		PredictiveWarmup:      c.PredictiveWarmup,
+		WarmupLead:            c.WarmupLead,
+		WarmupLocation:        c.WarmupLocation,
 		ConnectTimeout:        c.ConnectTimeout,
 		ConnectRate:           c.ConnectRate,
 		MaxConcurrentConnects: c.MaxConcurrentConnects,

@@ -54,6 +54,8 @@ func setDistinct(v reflect.Value) {
 		v.SetInt(int64(7 * time.Second))
 	case v.Type() == reflect.TypeFor[*slog.Logger]():
 		v.Set(reflect.ValueOf(slog.New(slog.DiscardHandler)))
+	case v.Type() == reflect.TypeFor[*time.Location]():
+		v.Set(reflect.ValueOf(time.FixedZone("UTC+7", 7*3600)))
 	}
 	switch v.Kind() {
 	case reflect.Int, reflect.Int64:

@@ -67,7 +67,8 @@ type Config struct {
 	// CloseUsage. Default 0: no limit.
 	MaxUses int64
 	// IdleTimeout closes a connection idle for this long, while the pool is
-	// above MinSize. Default 10m; negative: never.
+	// above MinSize (or PredictiveWarmup's target). Default 10m; negative:
+	// never.
 	IdleTimeout time.Duration
 
 	// ErrorThreshold turns on adaptive aging: when the share of failed
@@ -133,6 +134,29 @@ type Config struct {
 	// per idle connection every 2 minutes, and stays below the limits
 	// above; negative: off.
 	KeepaliveInterval time.Duration
+
+	// PredictiveWarmup raises the pool's minimum ahead of the hours of
+	// day that were busy. The pool records, for each hour of day (in
+	// WarmupLocation), the most connections its borrowers held at once in
+	// its last occurrence, or half the value recorded before if that is
+	// more (so an hour that stops being busy halves each quiet day).
+	// Maintenance keeps that many connections open, up to MaxSize and
+	// never below MinSize, from WarmupLead before the hour starts to its
+	// end, dialed the way MinSize's are (ConnectRate,
+	// MaxConcurrentConnects), and IdleTimeout closes them after it as
+	// usual. The pool's own use of connections (keepalive pings,
+	// validation by maintenance, its dials) does not count. A peak counts
+	// for the hour of the maintenance pass after it, up to a
+	// MaintenanceInterval late. Stats.WarmupTarget reports the minimum in
+	// force, Profile the hours. Default false: off.
+	PredictiveWarmup bool
+	// WarmupLead is how long before a busy hour starts PredictiveWarmup
+	// opens its connections. Default DefaultWarmupLead (10m); it must be
+	// less than 24h.
+	WarmupLead time.Duration
+	// WarmupLocation is the time zone of PredictiveWarmup's hours of day.
+	// Default time.Local.
+	WarmupLocation *time.Location
 
 	// ConnectTimeout bounds one dial (Factory.Create). Default 30s.
 	ConnectTimeout time.Duration
@@ -365,6 +389,9 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.MinLifetime == 0 && c.MaxLifetime > 0 {
 		c.MinLifetime = c.MaxLifetime / 10
+	}
+	if err := c.normalizeWarmup(); err != nil {
+		return c, err
 	}
 	if c.ErrorThreshold > 0 && c.MaxLifetime < 0 {
 		return c, fmt.Errorf("ErrorThreshold is set but MaxLifetime is negative: adaptive aging shortens MaxLifetime")

@@ -21,10 +21,10 @@ type Maintainer interface {
 // connections, then on every MaintenanceInterval tick (or trigger) closes
 // expired idle connections, checks suspect ones, pings those due a
 // keepalive, checks borrowings held too long (checkBorrowed), gives soft
-// warnings, refills to MinSize and calls the Factory's Maintain. With
-// LeakThreshold set, it also checks borrowings every LeakThreshold/4, and
-// with DeadlockThreshold set, it checks for stalls every
-// DeadlockThreshold/4.
+// warnings, refills to MinSize (or PredictiveWarmup's target: warmup.go)
+// and calls the Factory's Maintain. With LeakThreshold set, it also checks
+// borrowings every LeakThreshold/4, and with DeadlockThreshold set, it
+// checks for stalls every DeadlockThreshold/4.
 func (p *Pool[T]) maintain() {
 	defer p.background.Done()
 	ctx := p.ctx
@@ -75,6 +75,8 @@ func (p *Pool[T]) runMaintenance(ctx context.Context) {
 		p.mu.Unlock()
 		return
 	}
+	p.warmupLocked(now)
+	floor := p.floorLocked() // MinSize, or the warm-up target
 	// The bottom of the stack holds the least recently used connections.
 	keep := p.idle[:0]
 	for _, c := range p.idle {
@@ -83,14 +85,16 @@ func (p *Pool[T]) runMaintenance(ctx context.Context) {
 			p.dropIdleLocked(c, CloseLifetime, now)
 			closing, reasons = append(closing, c), append(reasons, CloseLifetime)
 		case p.cfg.IdleTimeout > 0 && now.Sub(c.lastUsed) >= p.cfg.IdleTimeout &&
-			p.total > p.cfg.MinSize:
+			p.total > floor:
 			p.dropIdleLocked(c, CloseIdle, now)
 			closing, reasons = append(closing, c), append(reasons, CloseIdle)
 		case p.suspectLocked(c):
+			p.warm.held++  // not a borrower's
 			p.lendLocked() // checked like a borrowed connection
 			suspect = append(suspect, c)
 		case p.cfg.KeepaliveInterval > 0 && now.Sub(c.checked()) >= p.cfg.KeepaliveInterval:
 			p.stats.keepalives++
+			p.warm.held++  // not a borrower's
 			p.lendLocked() // checked like a borrowed connection
 			ping = append(ping, c)
 		default:
@@ -132,7 +136,12 @@ func (p *Pool[T]) runMaintenance(ctx context.Context) {
 		c.lastUsed = time.Now()
 		p.put(c)
 	}
-	p.fill(ctx, p.cfg.MinSize)
+	if n := len(suspect) + len(ping); n > 0 {
+		p.mu.Lock()
+		p.warm.held -= n // every one is back, or closed
+		p.mu.Unlock()
+	}
+	p.fill(ctx, floor)
 	if m, ok := p.f.(Maintainer); ok && ctx.Err() == nil {
 		m.Maintain(ctx)
 	}
@@ -148,13 +157,19 @@ func (p *Pool[T]) fill(ctx context.Context, target int) {
 			return
 		}
 		p.reserveDialLocked()
+		p.warm.held++ // not a borrower's
 		p.mu.Unlock()
 		c, err := p.create(ctx)
+		if err == nil {
+			p.put(c)
+		}
+		p.mu.Lock()
+		p.warm.held--
+		p.mu.Unlock()
 		p.noteFill(err)
 		if err != nil {
 			return
 		}
-		p.put(c)
 	}
 }
 

@@ -5,7 +5,9 @@
 // by Priority, a released connection handed directly to the next waiter. It
 // grows lazily up to MaxSize, throttles dials, validates idle connections
 // before lending them, and one maintenance goroutine, owned by the pool and
-// stopped by Close, expires idle and old connections and refills to MinSize.
+// stopped by Close, expires idle and old connections and refills to MinSize,
+// or, with Config.PredictiveWarmup, to what the same hour of day needed
+// (warmup.go), ahead of it.
 //
 // The wait queue (waitq.go) serves the highest effective priority first,
 // then the longest waiting; a waiter's effective priority rises with its
@@ -138,6 +140,7 @@ type Pool[T any] struct {
 	window       outcomes    // the pool's recent borrowings, for adaptive aging
 	expiry       *time.Timer // ends waits at AcquireTimeout (see armExpiryLocked); nil until the first wait
 	expiryAt     time.Time   // when expiry fires; zero when it is not armed
+	warm         warmup      // predictive warm-up: usage by hour of day (warmup.go)
 
 	acquires  atomic.Int64  // successful acquisitions
 	waitTime  atomic.Int64  // nanoseconds waited in the queue, by every Acquire

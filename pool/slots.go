@@ -70,12 +70,16 @@ func (p *Pool[T]) dialDoneLocked(err error) {
 	default:
 		p.stats.created++
 		p.inUse++
+		p.noteBorrowersLocked()
 	}
 }
 
 // lendLocked counts in use a connection the caller took off the idle stack:
 // idle → in use.
-func (p *Pool[T]) lendLocked() { p.inUse++ }
+func (p *Pool[T]) lendLocked() {
+	p.inUse++
+	p.noteBorrowersLocked()
+}
 
 // returnLocked puts c, in use, on the idle stack: in use → idle. With
 // inPlace, c goes where its last use puts it (insertIdleLocked), not on top.

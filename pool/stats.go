@@ -43,6 +43,11 @@ type Stats struct {
 	Keepalives int64   // keepalive pings of idle connections
 	Overdue    int64   // borrowings that passed MaxBorrowTime (the reclaimed ones are in Closed[CloseReclaimed] too)
 	Warnings   int64   // warnings given: soft ones, and MaxBorrowTime passed
+
+	// WarmupTarget is the number of connections maintenance keeps open
+	// with PredictiveWarmup: MinSize, or more ahead of and during an hour
+	// of day that was busy; 0 when PredictiveWarmup is off.
+	WarmupTarget int
 }
 
 // Stats returns a consistent snapshot of the pool.
@@ -61,6 +66,7 @@ func (p *Pool[T]) Stats() Stats {
 		Closed:           make(map[CloseReason]int64, numCloseReasons),
 		Shortened:        p.stats.shortened, ErrorRate: p.window.rate(p.cfg.ErrorWindow),
 		Keepalives: p.stats.keepalives, Overdue: p.stats.overdue, Warnings: p.warnings.Load(),
+		WarmupTarget: p.warm.target,
 	}
 	for r, n := range p.stats.closed {
 		s.Closed[CloseReason(r)] = n
