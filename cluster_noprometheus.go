@@ -1,0 +1,13 @@
+//go:build sqlpool_noprometheus
+
+package sqlpool
+
+import "net/http"
+
+// metricsHandler answers 501: this binary links no Prometheus package.
+func (cl *Cluster) metricsHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		clusterError(w, http.StatusNotImplemented, "sqlpool: no Prometheus in this binary, built with -tags sqlpool_noprometheus: "+
+			"rebuild without that tag to serve /metrics, or read /api/hosts")
+	})
+}
