@@ -106,6 +106,11 @@ func (p *Pool[T]) acquire(ctx context.Context, start, began time.Time, prio Prio
 				p.mu.Unlock()
 				return p.dial(ctx, p.deadline(began))
 			}
+			if p.refusingLocked() { // the circuit is open: no dial, no wait
+				err := p.refuseLocked()
+				p.mu.Unlock()
+				return nil, err
+			}
 		}
 		now := clock.Now()
 		deadline := p.deadline(began)

@@ -43,6 +43,10 @@ type Stats struct {
 	Keepalives int64   // keepalive pings of idle connections
 	Overdue    int64   // borrowings that passed MaxBorrowTime (the reclaimed ones are in Closed[CloseReclaimed] too)
 	Warnings   int64   // warnings given: soft ones, and MaxBorrowTime passed
+
+	CircuitOpen    bool  // the circuit breaker is open (Config.BreakAfter)
+	CircuitOpens   int64 // times the circuit opened (a failed probe keeps it open: not counted again)
+	CircuitRefused int64 // acquisitions refused by the open circuit (ErrCircuitOpen)
 }
 
 // Stats returns a consistent snapshot of the pool.
@@ -61,6 +65,7 @@ func (p *Pool[T]) Stats() Stats {
 		Closed:           make(map[CloseReason]int64, numCloseReasons),
 		Shortened:        p.stats.shortened, ErrorRate: p.window.rate(p.cfg.ErrorWindow),
 		Keepalives: p.stats.keepalives, Overdue: p.stats.overdue, Warnings: p.warnings.Load(),
+		CircuitOpen: p.breaker.open, CircuitOpens: p.breaker.opens, CircuitRefused: p.breaker.refused,
 	}
 	for r, n := range p.stats.closed {
 		s.Closed[CloseReason(r)] = n
