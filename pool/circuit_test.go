@@ -14,11 +14,13 @@ import (
 )
 
 // dialCounter is a factory that counts every dial, failed or not; with
-// hang set, dials wait for their context to end.
+// hang set, dials wait for their context to end, and with gate set, for
+// the gate to close.
 type dialCounter struct {
 	*factory
 	dials atomic.Int32
 	hang  atomic.Bool
+	gate  atomic.Pointer[chan struct{}]
 }
 
 func (f *dialCounter) Create(ctx context.Context) (*fakeConn, error) {
@@ -26,6 +28,13 @@ func (f *dialCounter) Create(ctx context.Context) (*fakeConn, error) {
 	if f.hang.Load() {
 		<-ctx.Done()
 		return nil, ctx.Err()
+	}
+	if g := f.gate.Load(); g != nil {
+		select {
+		case <-*g:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 	return f.factory.Create(ctx)
 }
@@ -226,6 +235,37 @@ func TestTheProbeDialsOncePerBreakForReopensOnFailureAndClosesOnSuccess(t *testi
 	})
 }
 
+func TestAProbeWithoutRoomIsPutOffByBreakFor(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p, f := newCountingPool(t, pool.Config{MaxSize: 2, BreakAfter: 1, BreakFor: time.Second, MaintenanceInterval: time.Hour})
+		held := mustAcquire(t, p)
+		f.setConnectErr(errRefused)
+		if _, err := p.Acquire(context.Background(), pool.PriorityNormal); !errors.Is(err, errRefused) {
+			t.Fatalf("err = %v, want the connect error", err)
+		}
+		if err := p.Resize(1); err != nil { // the held connection fills the pool
+			t.Fatal(err)
+		}
+		f.setConnectErr(nil)
+		tick(time.Second)
+		if n := f.dials.Load(); n != 2 || !p.CircuitOpen() {
+			t.Fatalf("%d dials, circuit open %v; want no probe without room", n, p.CircuitOpen())
+		}
+		if err := p.Resize(2); err != nil {
+			t.Fatal(err)
+		}
+		tick(time.Second) // the probe put off by BreakFor
+		if n := f.dials.Load(); n != 3 {
+			t.Fatalf("%d dials, want the probe", n)
+		}
+		checkStats(t, p, false, 1, 0)
+		if s := p.Stats(); s.Idle != 1 || s.InUse != 1 {
+			t.Errorf("idle %d, in use %d; want the probe's connection idle beside the held one", s.Idle, s.InUse)
+		}
+		held.Release()
+	})
+}
+
 func TestTheProbesConnectionServesAWaiter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p, f := newCountingPool(t, pool.Config{MaxSize: 2, BreakAfter: 1, BreakFor: time.Second, MaintenanceInterval: time.Hour})
@@ -235,12 +275,30 @@ func TestTheProbesConnectionServesAWaiter(t *testing.T) {
 			t.Fatalf("err = %v, want the connect error", err)
 		}
 		f.setConnectErr(nil)
-		held.Destroy(pool.CloseEvicted) // room for the probe
-		tick(time.Second)
-		checkStats(t, p, false, 1, 0)
-		if s := p.Stats(); s.Idle != 1 {
-			t.Fatalf("idle %d, want the probe's connection", s.Idle)
+		gate := make(chan struct{})
+		f.gate.Store(&gate)
+		tick(time.Second) // the probe starts, and fills the pool
+		got := make(chan error, 1)
+		go func() { // at MaxSize: it waits for the probe, not refused
+			c, err := p.Acquire(context.Background(), pool.PriorityNormal)
+			if err == nil {
+				c.Release()
+			}
+			got <- err
+		}()
+		synctest.Wait()
+		if s := p.Stats(); s.Dialing != 1 || s.Waiting != 1 {
+			t.Fatalf("dialing %d, waiting %d; want the probe and a waiter", s.Dialing, s.Waiting)
 		}
+		close(gate)
+		if err := <-got; err != nil {
+			t.Fatalf("the waiter: %v, want the probe's connection", err)
+		}
+		checkStats(t, p, false, 1, 0)
+		if s := p.Stats(); s.Created != 2 || s.Waits != 1 {
+			t.Errorf("created %d, waits %d; want 2 and 1", s.Created, s.Waits)
+		}
+		held.Release()
 	})
 }
 
