@@ -17,7 +17,10 @@
 // borrowers hold every connection while others wait (deadlock.go). A Group
 // (group.go) caps the connections one group of borrowers holds at once
 // inside the same queue: its callers at the cap keep their place and are
-// passed over until the group has room.
+// passed over until the group has room. Config.BreakAfter opens a circuit
+// breaker after consecutive connection failures: until a probe dial
+// succeeds, the acquisitions that would dial are refused at once
+// (circuit.go).
 //
 // Connections age (lifecycle.go): each has a lifetime drawn once at
 // creation (Config.MaxLifetime, Config.LifetimeJitter), a use limit
