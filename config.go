@@ -221,6 +221,27 @@ type Config struct {
 	ConnectRate float64
 	// MaxConcurrentConnects caps dials in progress at once. Default MaxSize.
 	MaxConcurrentConnects int
+	// BreakAfter turns on the circuit breaker: after this many consecutive
+	// connection failures (dials that fail, but not those cut short by a
+	// cancellation or Close; physical connections discarded as broken,
+	// driver.ErrBadConn or a failed health check or reset) the circuit
+	// opens, when a failed dial brings the count there: bad connections
+	// alone only bring it to the threshold, after which dials go one at a
+	// time and the first that fails opens it, so a database restart
+	// (stale connections, then a dial that works) does not. A dial that
+	// succeeds resets the count. While the circuit is open, an operation
+	// that needs a new physical connection fails at once with an error
+	// matching ErrCircuitOpen (a *CircuitOpenError, never
+	// driver.ErrBadConn, so database/sql does not retry it), as do those
+	// already waiting; idle connections still serve; nothing dials but one
+	// probe every BreakFor, whose success closes the circuit.
+	// Stats().CircuitOpen, CircuitOpens and CircuitRefused, and the
+	// sqlpool_circuit_* metrics, show it. Default 0: off.
+	BreakAfter int
+	// BreakFor is how long the circuit stays open before the probe dial,
+	// and again after each probe that fails. Default 500ms when BreakAfter
+	// is set.
+	BreakFor time.Duration
 
 	// ValidationTimeout bounds one health check (the driver's Ping).
 	// Default 5s.
@@ -450,6 +471,8 @@ func (c Config) poolConfig() (pool.Config, error) {
 		ConnectTimeout:        c.ConnectTimeout,
 		ConnectRate:           c.ConnectRate,
 		MaxConcurrentConnects: c.MaxConcurrentConnects,
+		BreakAfter:            c.BreakAfter,
+		BreakFor:              c.BreakFor,
 		ValidationTimeout:     c.ValidationTimeout,
 		ValidationBypass:      c.ValidationBypass,
 		ValidateOnRelease:     c.ValidateOnRelease,

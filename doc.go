@@ -23,7 +23,7 @@
 //
 // Handles do not trust the context given to Connect: database/sql may call it
 // from its own goroutine with a background context. Acquisition errors
-// (ErrAcquireTimeout, ErrQueueFull, ErrClosed, dial errors) surface from the
+// (ErrAcquireTimeout, ErrQueueFull, ErrClosed, ErrCircuitOpen, dial errors) surface from the
 // operation that asked, and never as driver.ErrBadConn, so database/sql does
 // not retry them.
 //

@@ -91,6 +91,7 @@ func (c *Connector) report() monitor.Report {
 	ps := monitor.PoolState{
 		MinSize: c.pool.Config().MinSize, MaxSize: s.MaxSize, Size: s.Size, Idle: s.Idle, InUse: s.InUse,
 		Dialing: s.Dialing, Waiting: s.Waiting, Created: s.Created, ConnectErrors: s.ConnectErrors, Suspended: s.Suspended,
+		CircuitOpen: s.CircuitOpen, CircuitOpens: s.CircuitOpens, CircuitRefused: s.CircuitRefused,
 		Closed: make(map[string]int64, len(s.Closed)), Config: c.configMap(),
 	}
 	for r, n := range s.Closed {
@@ -185,6 +186,7 @@ func (c *Connector) configMap() map[string]any {
 		"MaxLifetime": p.MaxLifetime.String(), "IdleTimeout": p.IdleTimeout.String(),
 		"ConnectTimeout": p.ConnectTimeout.String(), "ConnectRate": p.ConnectRate,
 		"MaxConcurrentConnects": p.MaxConcurrentConnects, "ValidationTimeout": p.ValidationTimeout.String(),
+		"BreakAfter": p.BreakAfter, "BreakFor": p.BreakFor.String(),
 		"ValidationBypass": p.ValidationBypass.String(), "ValidateOnRelease": p.ValidateOnRelease,
 		"StatementCacheMode": c.mode.String(), "StatementCacheSize": c.cacheSize,
 		"StatementCacheMaxTotal": c.cacheMaxTotal, "LeakThreshold": c.cfg.LeakThreshold.String(),

@@ -27,7 +27,7 @@ func TestWithoutPrometheusTheHandlerAnswers501NamingTheTag(t *testing.T) {
 	}
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/api/export?format=csv", nil))
-	if rec.Code != 200 || !strings.Contains(rec.Body.String(), "connections_created_total") {
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), "connections_created_total") || !strings.Contains(rec.Body.String(), "circuit_refused_total") {
 		t.Errorf("CSV export without Prometheus: %d %.200s", rec.Code, rec.Body)
 	}
 }

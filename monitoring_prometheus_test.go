@@ -5,9 +5,11 @@ package sqlpool_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -68,6 +70,25 @@ func TestNewCloseReasonsReachTheMetrics(t *testing.T) {
 	}
 	if body := getMetrics(t, c); !strings.Contains(body, `sqlpool_connections_closed_total{reason="usage"} 1`) {
 		t.Errorf("metrics lack the usage close:\n%s", body)
+	}
+}
+
+func TestCircuitBreakerReachesTheMetrics(t *testing.T) {
+	db, c, d := fakeDB(t, drivertest.Options{}, sqlpool.Config{MaxSize: 2, BreakAfter: 1, BreakFor: time.Hour})
+	queryInt(t, context.Background(), db, "SELECT 1")
+	if body := getMetrics(t, c); !strings.Contains(body, "sqlpool_circuit_open 0\n") || !strings.Contains(body, "sqlpool_circuit_opens_total 0\n") {
+		t.Errorf("/metrics lacks the closed circuit:\n%s", body)
+	}
+	openCircuit(t, db, d)
+	body := getMetrics(t, c)
+	for _, want := range []string{"sqlpool_circuit_open 1\n", "sqlpool_circuit_opens_total 1\n",
+		fmt.Sprintf("sqlpool_circuit_refused_total %d\n", c.Stats().CircuitRefused)} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if problems, err := testutil.CollectAndLint(c.Collector()); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %v", problems, err)
 	}
 }
 

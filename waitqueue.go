@@ -8,6 +8,18 @@ import "github.com/sqlpool/sqlpool/pool"
 // the context's deadline was the binding one.
 var ErrWouldTimeout = pool.ErrWouldTimeout
 
+// ErrCircuitOpen: an operation needed a new physical connection while the
+// circuit breaker was open (see Config.BreakAfter), and was refused at
+// once. Such errors are *CircuitOpenError; they never match
+// driver.ErrBadConn.
+var ErrCircuitOpen = pool.ErrCircuitOpen
+
+// CircuitOpenError is the type of an ErrCircuitOpen error: the consecutive
+// connection failures that opened the circuit, the last dial error (check
+// it: is the database up and reachable?), and the interval at which the
+// pool tries a connection by itself.
+type CircuitOpenError = pool.CircuitOpenError
+
 // DeadlockReport describes a pool stalled past Config.DeadlockThreshold: its
 // borrowers with their acquisition stacks and how long each has held its
 // connection, and its waiters. SelfDeadlocked names the goroutines that wait

@@ -23,6 +23,9 @@ import (
 //	sqlpool_statement_cache_hits_total             counter
 //	sqlpool_statement_cache_misses_total           counter
 //	sqlpool_leaks_detected_total                   counter
+//	sqlpool_circuit_open                           gauge: 1 while the circuit breaker is open, else 0
+//	sqlpool_circuit_opens_total                    counter: times the circuit breaker opened
+//	sqlpool_circuit_refused_total                  counter: acquisitions refused by the open circuit
 //
 // The histograms' buckets are exact counts kept beside the HDR histograms,
 // at bounds from 100 µs to one minute (see Latency.Buckets); their sums are
@@ -102,6 +105,12 @@ func newCollector(report func() Report, top int) *collector {
 			"Statement-cache lookups that had to prepare the statement.", nil, nil),
 		leaks: prometheus.NewDesc("sqlpool_leaks_detected_total",
 			"Borrowings detected held past the leak threshold.", nil, nil),
+		circuitOpen: prometheus.NewDesc("sqlpool_circuit_open",
+			"1 while the circuit breaker is open (acquisitions that need a new connection are refused), else 0.", nil, nil),
+		circuitOpens: prometheus.NewDesc("sqlpool_circuit_opens_total",
+			"Times the circuit breaker opened.", nil, nil),
+		circuitRefused: prometheus.NewDesc("sqlpool_circuit_refused_total",
+			"Acquisitions refused at once by the open circuit breaker.", nil, nil),
 	}
 }
 
@@ -114,6 +123,7 @@ type collector struct {
 	acquires, wait, hold                       *prometheus.Desc
 	created, connectErrors, closed             *prometheus.Desc
 	cacheHits, cacheMisses, leaks              *prometheus.Desc
+	circuitOpen, circuitOpens, circuitRefused  *prometheus.Desc
 }
 
 // Describe sends every Desc.
@@ -123,6 +133,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.acquires, c.wait, c.hold,
 		c.created, c.connectErrors, c.closed,
 		c.cacheHits, c.cacheMisses, c.leaks,
+		c.circuitOpen, c.circuitOpens, c.circuitRefused,
 	} {
 		ch <- d
 	}
@@ -170,6 +181,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for reason, n := range r.Pool.Closed {
 		counter(c.closed, n, reason)
 	}
+	gauge(c.circuitOpen, r.Pool.circuitOpen())
+	counter(c.circuitOpens, r.Pool.CircuitOpens)
+	counter(c.circuitRefused, r.Pool.CircuitRefused)
 
 	for _, m := range r.Metrics.Partitions {
 		for res := range numResults {

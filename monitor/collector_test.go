@@ -83,6 +83,15 @@ sqlpool_connections_closed_total{reason="lifetime"} 0
 # HELP sqlpool_connections_created_total Physical connections dialed.
 # TYPE sqlpool_connections_created_total counter
 sqlpool_connections_created_total 5
+# HELP sqlpool_circuit_open 1 while the circuit breaker is open (acquisitions that need a new connection are refused), else 0.
+# TYPE sqlpool_circuit_open gauge
+sqlpool_circuit_open 1
+# HELP sqlpool_circuit_opens_total Times the circuit breaker opened.
+# TYPE sqlpool_circuit_opens_total counter
+sqlpool_circuit_opens_total 2
+# HELP sqlpool_circuit_refused_total Acquisitions refused at once by the open circuit breaker.
+# TYPE sqlpool_circuit_refused_total counter
+sqlpool_circuit_refused_total 7
 # HELP sqlpool_connect_errors_total Dials that failed.
 # TYPE sqlpool_connect_errors_total counter
 sqlpool_connect_errors_total 1
@@ -110,7 +119,8 @@ sqlpool_wait_queue_length{partition="globex"} 0
 		"sqlpool_acquires_total", "sqlpool_connections", "sqlpool_connections_closed_total",
 		"sqlpool_connections_created_total", "sqlpool_connect_errors_total", "sqlpool_leaked_connections",
 		"sqlpool_leaks_detected_total", "sqlpool_max_connections", "sqlpool_statement_cache_hits_total",
-		"sqlpool_statement_cache_misses_total", "sqlpool_wait_queue_length")
+		"sqlpool_statement_cache_misses_total", "sqlpool_wait_queue_length",
+		"sqlpool_circuit_open", "sqlpool_circuit_opens_total", "sqlpool_circuit_refused_total")
 	if err != nil {
 		t.Error(err)
 	}

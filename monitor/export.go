@@ -35,6 +35,7 @@ func WriteJSON(w io.Writer, r Report) error {
 // extra dimension of the few metrics that have one (the result of
 // acquires_total, the reason of connections_closed_total, the statistic of
 // a latency: mean, p50, p95, p99, max, the hour of acquisitions_by_hour).
+// circuit_open is 1 while the circuit breaker is open, else 0.
 // Durations are in seconds. Partition names are made safe as the
 // collector's labels are (see NewCollector), and every partition is
 // written: bound the report first where it can hold too many (the handler
@@ -64,6 +65,9 @@ func WriteCSV(w io.Writer, r Report) error {
 	}
 	num("connections_created_total", "", "", p.Created)
 	num("connect_errors_total", "", "", p.ConnectErrors)
+	num("circuit_open", "", "", int64(p.circuitOpen()))
+	num("circuit_opens_total", "", "", p.CircuitOpens)
+	num("circuit_refused_total", "", "", p.CircuitRefused)
 	reasons := make([]string, 0, len(p.Closed))
 	for reason := range p.Closed {
 		reasons = append(reasons, reason)

@@ -68,6 +68,9 @@ func TestCSVHasOneRowPerMetricAndPartition(t *testing.T) {
 		{"statement_cache_hits_total", "acme", ""}:     "3",
 		{"reuse_rate", "", ""}:                         "0",
 		{"connect_errors_total", "", ""}:               "1",
+		{"circuit_open", "", ""}:                       "1",
+		{"circuit_opens_total", "", ""}:                "2",
+		{"circuit_refused_total", "", ""}:              "7",
 		{"acquire_wait_seconds", "acme", "mean"}:       "0.2515",
 		{"hold_seconds", "acme", "count"}:              "2",
 	}
@@ -113,6 +116,10 @@ func TestJSONExportRoundTrips(t *testing.T) {
 		acme.Successes != 3 || got.Leaks[0].Held != monitor.Duration(6*time.Minute) || got.Leaks[0].Kind != monitor.LeakTx ||
 		got.Efficiency.Utilization != 0.3 || got.Pool.Config["AcquireTimeout"] != "1s" {
 		t.Errorf("round trip lost data:\n%s", buf.Bytes())
+	}
+	if !got.Pool.CircuitOpen || got.Pool.CircuitOpens != 2 || got.Pool.CircuitRefused != 7 ||
+		!bytes.Contains(buf.Bytes(), []byte(`"circuit_refused": 7`)) {
+		t.Errorf("the circuit breaker's state is lost:\n%s", buf.Bytes())
 	}
 	// Durations are seconds on the wire.
 	if !bytes.Contains(buf.Bytes(), []byte(`"held_seconds": 360`)) || !bytes.Contains(buf.Bytes(), []byte(`"max_seconds": 1,`)) {

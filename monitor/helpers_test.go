@@ -56,6 +56,7 @@ func sampleReport() monitor.Report {
 		Pool: monitor.PoolState{
 			MinSize: 2, MaxSize: 10, Size: 4, Idle: 1, InUse: 3, Waiting: 1,
 			Created: 5, ConnectErrors: 1,
+			CircuitOpen: true, CircuitOpens: 2, CircuitRefused: 7,
 			Closed: map[string]int64{"idle": 1, "lifetime": 0},
 			Partitions: []monitor.PartitionState{
 				{Name: "acme", Idle: 1, InUse: 2, Waiting: 1},

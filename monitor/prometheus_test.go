@@ -88,6 +88,7 @@ func TestPrometheusExportParses(t *testing.T) {
 		"sqlpool_connections_created_total", "sqlpool_connections_closed_total",
 		"sqlpool_statement_cache_hits_total", "sqlpool_statement_cache_misses_total",
 		"sqlpool_wait_queue_length", "sqlpool_leaks_detected_total",
+		"sqlpool_circuit_open", "sqlpool_circuit_opens_total", "sqlpool_circuit_refused_total",
 	} {
 		if mfs[name] == nil {
 			t.Errorf("no %s in the Prometheus export", name)

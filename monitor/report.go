@@ -43,6 +43,13 @@ type PoolState struct {
 	// validation, evicted, pool_closed, ... as the pool names them).
 	Closed map[string]int64 `json:"connections_closed"`
 
+	// CircuitOpen says the pool's circuit breaker is open: acquisitions
+	// that need a new connection are refused at once. CircuitOpens counts
+	// the times it opened, CircuitRefused the acquisitions it refused.
+	CircuitOpen    bool  `json:"circuit_open"`
+	CircuitOpens   int64 `json:"circuit_opens"`
+	CircuitRefused int64 `json:"circuit_refused"`
+
 	// Partitions breaks Idle, InUse and Waiting down by partition. When it
 	// is empty, the collector reports the pool's totals as
 	// DefaultPartition.
@@ -113,6 +120,14 @@ func (r Report) Efficiency() Efficiency {
 		e.ReuseRate = max(0, 1-float64(r.Pool.Created)/float64(t.Successes))
 	}
 	return e
+}
+
+// circuitOpen is CircuitOpen as a 0 or 1 gauge.
+func (p PoolState) circuitOpen() int {
+	if p.CircuitOpen {
+		return 1
+	}
+	return 0
 }
 
 // partitionStates returns r's per-partition pool state, or the totals as

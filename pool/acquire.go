@@ -12,8 +12,9 @@ import (
 // when ctx ends (returning ctx.Err()) or after AcquireTimeout (an error
 // matching ErrAcquireTimeout, and context.DeadlineExceeded too when ctx's
 // deadline came first). It fails at once with ErrQueueFull when MaxWaitQueue
-// callers already wait, and with ErrWouldTimeout when it is unlikely to be
-// served in time (see Config.FailFastBelow).
+// callers already wait, with ErrWouldTimeout when it is unlikely to be
+// served in time (see Config.FailFastBelow), and with ErrCircuitOpen when
+// it would dial while the circuit breaker is open (see Config.BreakAfter).
 func (p *Pool[T]) Acquire(ctx context.Context, prio Priority) (*Conn[T], error) {
 	return p.AcquireLabeled(ctx, prio, 0)
 }
@@ -105,6 +106,11 @@ func (p *Pool[T]) acquire(ctx context.Context, start, began time.Time, prio Prio
 				p.holdLocked(g, held)
 				p.mu.Unlock()
 				return p.dial(ctx, p.deadline(began))
+			}
+			if p.refusingLocked() { // the circuit is open: no dial, no wait
+				err := p.refuseLocked()
+				p.mu.Unlock()
+				return nil, err
 			}
 		}
 		now := clock.Now()

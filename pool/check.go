@@ -56,11 +56,12 @@ func (p *Pool[T]) check(ctx context.Context, c *Conn[T], keep int, o outcome) (a
 		v.mu.Unlock()
 		return false, false, v.err
 	}
-	if ctx.Err() != nil {
+	blame := ctx.Err() == nil // else the caller's cancellation cut it short
+	if !blame {
 		keep = keepNone
 	}
 	v.abandoned = true
-	v.closeIt, dial = p.retire(c, CloseValidation, keep, o)
+	v.closeIt, dial = p.retire(c, CloseValidation, keep, o, blame)
 	v.mu.Unlock()
 	return true, dial, nil
 }

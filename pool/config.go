@@ -23,6 +23,7 @@ const (
 	DefaultWarnFraction        = 0.9
 	DefaultKeepaliveInterval   = 2 * time.Minute
 	DefaultErrorWindow         = 20
+	DefaultBreakFor            = 500 * time.Millisecond
 	maxErrorWindow             = 64 // the bits of an outcomes window
 )
 
@@ -168,6 +169,30 @@ type Config struct {
 	// the cap wait for a connection like any other waiter. Default 0: MaxSize.
 	MaxConcurrentConnects int
 
+	// BreakAfter turns on the circuit breaker (circuit.go): after this many
+	// consecutive connection failures the circuit opens. Failures are
+	// dials that fail (Factory.Create errors, but not a context.Canceled
+	// one nor a dial cut short by Close) and connections discarded as bad
+	// (Destroy or Replace with CloseErrors, or CloseValidation: a failed
+	// Validate or Reset), counted since the last dial that succeeded. A
+	// failed dial opens the circuit when it brings the count to BreakAfter;
+	// bad connections alone only bring the count there, after which dials
+	// go one at a time and the first that fails opens the circuit (so a
+	// database restart, which leaves every idle connection bad but
+	// accepts the next dial, does not open it). While the circuit is open,
+	// an Acquire that would dial fails at once with a *CircuitOpenError
+	// (ErrCircuitOpen), as do the waiters already queued that would have
+	// dialed; idle connections still serve, and nothing dials (no refill
+	// to MinSize, no replacement) but one probe every BreakFor, on a
+	// goroutine of the pool's. A dial that succeeds, the probe's or one
+	// already in progress, closes the circuit; a probe that fails opens it
+	// for another BreakFor. Default 0: off.
+	BreakAfter int
+	// BreakFor is how long the circuit stays open before the probe dial,
+	// and again after each probe that fails. Default DefaultBreakFor
+	// (500ms) when BreakAfter is set.
+	BreakFor time.Duration
+
 	// ValidationTimeout bounds one Factory.Validate. Default 5s.
 	ValidationTimeout time.Duration
 	// ValidationBypass skips validation of an idle connection on acquire when
@@ -284,7 +309,7 @@ func (c Config) normalize() (Config, error) {
 		v    int
 	}{{"MinSize", c.MinSize}, {"MaxSize", c.MaxSize}, {"InitialSize", c.InitialSize},
 		{"MaxWaitQueue", c.MaxWaitQueue}, {"MaxConcurrentConnects", c.MaxConcurrentConnects},
-		{"CriticalReserve", c.CriticalReserve}, {"ErrorWindow", c.ErrorWindow}} {
+		{"CriticalReserve", c.CriticalReserve}, {"ErrorWindow", c.ErrorWindow}, {"BreakAfter", c.BreakAfter}} {
 		if f.v < 0 {
 			return c, fmt.Errorf("%s is %d, must not be negative", f.name, f.v)
 		}
@@ -295,7 +320,7 @@ func (c Config) normalize() (Config, error) {
 	}{{"ConnectTimeout", c.ConnectTimeout}, {"ValidationTimeout", c.ValidationTimeout},
 		{"MaintenanceInterval", c.MaintenanceInterval}, {"DeadlockThreshold", c.DeadlockThreshold},
 		{"MinLifetime", c.MinLifetime}, {"MaxBorrowTime", c.MaxBorrowTime}, {"LeakThreshold", c.LeakThreshold},
-		{"CloseTimeout", c.CloseTimeout}} {
+		{"CloseTimeout", c.CloseTimeout}, {"BreakFor", c.BreakFor}} {
 		if f.v < 0 {
 			return c, fmt.Errorf("%s is %v, must not be negative", f.name, f.v)
 		}
@@ -386,6 +411,9 @@ func (c Config) normalize() (Config, error) {
 	setDefault(&c.KeepaliveInterval, DefaultKeepaliveInterval)
 	if c.ErrorWindow == 0 {
 		c.ErrorWindow = DefaultErrorWindow
+	}
+	if c.BreakAfter > 0 {
+		setDefault(&c.BreakFor, DefaultBreakFor)
 	}
 	if c.MinLifetime == 0 && c.MaxLifetime > 0 {
 		c.MinLifetime = c.MaxLifetime / 10

@@ -16,10 +16,17 @@ import (
 // lends, returns, hand-offs, closes for each reason, replacements,
 // validations, timeouts, cancellations, reclaims, Resize, EvictIdle,
 // maintenance and Close) while another goroutine checks, under the pool's lock, that the
-// counts add up as slots.go states.
+// counts add up as slots.go states; and again with the circuit breaker
+// opening, refusing, probing and closing under the same load.
 func TestCountsHoldThroughEveryTransition(t *testing.T) {
+	t.Run("defaults", func(t *testing.T) { countsHold(t, 0) })
+	t.Run("circuit breaker", func(t *testing.T) { countsHold(t, 2) })
+}
+
+func countsHold(t *testing.T, breakAfter int) {
 	f := &factory{}
 	p := newPool(t, f, pool.Config{
+		BreakAfter: breakAfter, BreakFor: 2 * time.Millisecond,
 		MaxSize: 6, MinSize: 2, MaxConcurrentConnects: 2,
 		AcquireTimeout:      5 * time.Millisecond,
 		MaxUses:             5,
@@ -49,7 +56,8 @@ func TestCountsHoldThroughEveryTransition(t *testing.T) {
 				if err != nil {
 					var te *pool.TimeoutError
 					var ce *pool.ConnectError
-					if !errors.As(err, &te) && !errors.As(err, &ce) && !errors.Is(err, context.Canceled) {
+					if !errors.As(err, &te) && !errors.As(err, &ce) && !errors.Is(err, context.Canceled) &&
+						(breakAfter == 0 || !errors.Is(err, pool.ErrCircuitOpen)) {
 						t.Errorf("Acquire: %v", err)
 						return
 					}
@@ -108,6 +116,9 @@ func TestCountsHoldThroughEveryTransition(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The dials succeed again: a probe closes the circuit.
+	waitFor(t, "the circuit to close", func() bool { return !p.CircuitOpen() })
+
 	// Close waits (CloseTimeout) for a borrowed connection, released once
 	// Close has begun.
 	held := mustAcquire(t, p)
@@ -133,6 +144,10 @@ func TestCountsHoldThroughEveryTransition(t *testing.T) {
 	}
 	if n := f.open(); n != 0 {
 		t.Errorf("after Close, %d connections open: want 0", n)
+	}
+	if s := p.Stats(); breakAfter > 0 && (s.CircuitOpens == 0 || s.CircuitRefused == 0) {
+		t.Errorf("the circuit opened %d times and refused %d acquisitions: want both, or the load does not exercise it",
+			s.CircuitOpens, s.CircuitRefused)
 	}
 }
 

@@ -20,6 +20,9 @@ import (
 // (never a dial slot), which takes it and abandons its dial, whose
 // connection then goes to the next waiter or the idle stack likewise.
 func (p *Pool[T]) dial(ctx context.Context, deadline time.Time) (*Conn[T], error) {
+	if err := p.circuitGate(); err != nil {
+		return nil, err
+	}
 	d := &pendingDial[T]{done: make(chan struct{})}
 	p.background.Add(1)
 	go func() {
@@ -210,6 +213,7 @@ func (p *Pool[T]) create(ctx context.Context) (*Conn[T], error) {
 
 	p.mu.Lock()
 	p.dialDoneLocked(err)
+	p.dialedLocked(err, clock.Now())
 	if err != nil {
 		p.wakeLocked()
 		p.mu.Unlock()

@@ -18,7 +18,38 @@ var (
 	// Its errors also match ErrAcquireTimeout, and context.DeadlineExceeded
 	// when the caller's deadline was the binding one.
 	ErrWouldTimeout = errors.New("sqlpool: acquire would time out")
+	// ErrCircuitOpen: the acquisition needed a new connection while the
+	// circuit breaker was open (see Config.BreakAfter), and was refused at
+	// once. Its errors are *CircuitOpenError.
+	ErrCircuitOpen = errors.New("sqlpool: circuit open: connections to the database keep failing")
 )
+
+// CircuitOpenError is the error of an acquisition refused by the open
+// circuit breaker (Config.BreakAfter): it needed a new connection, and the
+// last ones tried failed. It matches ErrCircuitOpen with errors.Is, and
+// nothing else: not LastErr (which may be driver.ErrBadConn, which
+// database/sql would retry).
+type CircuitOpenError struct {
+	Failures int           // consecutive connection failures when it was refused
+	LastErr  error         // the last dial error, nil if none is known
+	BreakFor time.Duration // the interval between probes
+}
+
+func (e *CircuitOpenError) Error() string {
+	last := "none recorded"
+	if e.LastErr != nil {
+		last = e.LastErr.Error()
+	}
+	return fmt.Sprintf("sqlpool: circuit open after %d consecutive connection failures (last: %s): "+
+		"the database looks down or refuses connections, so no new connection is tried and acquisitions "+
+		"that need one fail at once; check the last error (is the server up and reachable, are the "+
+		"credentials and max_connections right?). Idle connections still serve, and the pool tries one "+
+		"connection every %v by itself, closing the circuit as soon as one succeeds",
+		e.Failures, last, e.BreakFor)
+}
+
+// Unwrap returns ErrCircuitOpen.
+func (e *CircuitOpenError) Unwrap() error { return ErrCircuitOpen }
 
 // ConnectError is the error of an acquisition whose dial failed; Err is the
 // Factory's error, unchanged.

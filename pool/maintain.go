@@ -31,6 +31,9 @@ func (p *Pool[T]) maintain() {
 	p.fill(ctx, p.cfg.InitialSize)
 	t := time.NewTicker(p.cfg.MaintenanceInterval)
 	defer t.Stop()
+	probe := time.NewTimer(time.Hour) // the circuit breaker's probe (circuitTick)
+	probe.Stop()
+	defer probe.Stop()
 	var detect, leaks <-chan time.Time // nil: never
 	if p.cfg.DeadlockThreshold > 0 {
 		dt := time.NewTicker(max(p.cfg.DeadlockThreshold/4, time.Millisecond))
@@ -52,10 +55,30 @@ func (p *Pool[T]) maintain() {
 		case now := <-leaks:
 			p.checkBorrowed(now)
 			continue
+		case <-p.circuitC:
+			p.armProbe(probe)
+			continue
+		case <-probe.C:
+			p.armProbe(probe)
+			continue
 		case <-t.C:
 		case <-p.trigger:
 		}
 		p.runMaintenance(ctx)
+	}
+}
+
+// armProbe starts the circuit breaker's probe if it is due, or sets the
+// probe timer for when it is (see circuitTick), and logs the circuit's
+// opening.
+func (p *Pool[T]) armProbe(probe *time.Timer) {
+	d, arm, opened := p.circuitTick()
+	if opened != nil {
+		p.logger().Warn("sqlpool: circuit breaker open: acquisitions that need a new connection fail at once with ErrCircuitOpen until a probe dial succeeds",
+			slog.Int("failures", opened.Failures), slog.Any("last_error", opened.LastErr), slog.Duration("probe_every", opened.BreakFor))
+	}
+	if arm {
+		probe.Reset(d)
 	}
 }
 

@@ -19,7 +19,10 @@
 // borrowers hold every connection while others wait (deadlock.go). A Group
 // (group.go) caps the connections one group of borrowers holds at once
 // inside the same queue: its callers at the cap keep their place and are
-// passed over until the group has room.
+// passed over until the group has room. Config.BreakAfter opens a circuit
+// breaker after consecutive connection failures: until a probe dial
+// succeeds, the acquisitions that would dial are refused at once
+// (circuit.go).
 //
 // Connections age (lifecycle.go): each has a lifetime drawn once at
 // creation (Config.MaxLifetime, Config.LifetimeJitter), a use limit
@@ -113,6 +116,7 @@ type Pool[T any] struct {
 	stop       context.CancelFunc
 	background sync.WaitGroup
 	trigger    chan struct{} // buffered 1: run maintenance now
+	circuitC   chan struct{} // buffered 1: the circuit breaker's probe time changed (circuit.go)
 
 	mu sync.Mutex
 	// guarded by mu:
@@ -138,6 +142,7 @@ type Pool[T any] struct {
 	borrowed     *Conn[T]    // while tracking(): the borrowed connections, newest first
 	jitter       float64     // the last lifetime jitter point, in [0,1)
 	window       outcomes    // the pool's recent borrowings, for adaptive aging
+	breaker      breaker     // the circuit breaker (BreakAfter)
 	expiry       *time.Timer // ends waits at AcquireTimeout (see armExpiryLocked); nil until the first wait
 	expiryAt     time.Time   // when expiry fires; zero when it is not armed
 	warm         warmup      // predictive warm-up: usage by hour of day (warmup.go)
@@ -146,6 +151,8 @@ type Pool[T any] struct {
 	waitTime  atomic.Int64  // nanoseconds waited in the queue, by every Acquire
 	warnings  atomic.Int64  // warnings given
 	poolScale atomic.Uint64 // float64 bits: the pool's adaptive lifetime scale, 1 when healthy
+	// circuitOpen mirrors breaker.open (written under mu) for CircuitOpen.
+	circuitOpen atomic.Bool
 }
 
 // Conn is one pooled connection. Its borrower owns it from Acquire until it
@@ -223,10 +230,11 @@ func New[T any](f Factory[T], cfg Config) (*Pool[T], error) {
 		return nil, err
 	}
 	p := &Pool[T]{
-		f:       f,
-		cfg:     cfg,
-		trigger: make(chan struct{}, 1),
-		jitter:  rand.Float64(),
+		f:        f,
+		cfg:      cfg,
+		trigger:  make(chan struct{}, 1),
+		circuitC: make(chan struct{}, 1),
+		jitter:   rand.Float64(),
 	}
 	p.warner, _ = f.(Warner[T])
 	p.poolScale.Store(math.Float64bits(1))

@@ -129,7 +129,7 @@ const (
 // the next waiter. It does nothing, and reports closed false, when c was
 // reclaimed.
 func (p *Pool[T]) closeConn(c *Conn[T], reason CloseReason, keep int, o outcome) (closed, dial bool) {
-	closed, dial = p.retire(c, reason, keep, o)
+	closed, dial = p.retire(c, reason, keep, o, true)
 	if closed {
 		p.f.Close(c.value, reason)
 	}
@@ -137,8 +137,10 @@ func (p *Pool[T]) closeConn(c *Conn[T], reason CloseReason, keep int, o outcome)
 }
 
 // retire is closeConn without the Factory.Close, which is left to the
-// caller when it reports closed.
-func (p *Pool[T]) retire(c *Conn[T], reason CloseReason, keep int, o outcome) (closed, dial bool) {
+// caller when it reports closed. blame says whether a connection closed as
+// bad (CloseErrors, CloseValidation) counts against the circuit breaker:
+// not when its borrower's cancellation cut its check short.
+func (p *Pool[T]) retire(c *Conn[T], reason CloseReason, keep int, o outcome, blame bool) (closed, dial bool) {
 	p.mu.Lock()
 	if c.reclaimed.Load() {
 		p.mu.Unlock()
@@ -150,13 +152,17 @@ func (p *Pool[T]) retire(c *Conn[T], reason CloseReason, keep int, o outcome) (c
 		p.returnedLocked(c, now)
 	}
 	if reason == CloseErrors || reason == CloseValidation {
+		if blame {
+			p.badConnLocked()
+		}
 		p.suspectSince = now
 		select {
 		case p.trigger <- struct{}{}:
 		default:
 		}
 	}
-	if keep != keepNone && !p.closed && p.dialing < p.cfg.MaxConcurrentConnects && p.total <= p.cfg.MaxSize {
+	if keep != keepNone && !p.closed && p.dialing < p.cfg.MaxConcurrentConnects && p.total <= p.cfg.MaxSize &&
+		p.breakerAllowsDialLocked() {
 		unblocked := p.ungroupLocked(c)
 		p.redialLocked(c, reason, now)
 		dial = true

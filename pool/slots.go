@@ -30,9 +30,10 @@ import "time"
 // freeLocked returns the number of connections idle or not yet dialed.
 func (p *Pool[T]) freeLocked() int { return len(p.idle) + p.cfg.MaxSize - p.total }
 
-// canDialLocked reports whether a free slot may be reserved for a dial.
+// canDialLocked reports whether a free slot may be reserved for a dial
+// (the circuit breaker permitting).
 func (p *Pool[T]) canDialLocked() bool {
-	return p.total < p.cfg.MaxSize && p.dialing < p.cfg.MaxConcurrentConnects
+	return p.total < p.cfg.MaxSize && p.dialing < p.cfg.MaxConcurrentConnects && p.breakerAllowsDialLocked()
 }
 
 // reserveDialLocked reserves a slot for a dial: free → dialing.

@@ -47,7 +47,10 @@ type Stats struct {
 	// WarmupTarget is the number of connections maintenance keeps open
 	// with PredictiveWarmup: MinSize, or more ahead of and during an hour
 	// of day that was busy; 0 when PredictiveWarmup is off.
-	WarmupTarget int
+	WarmupTarget   int
+	CircuitOpen    bool  // the circuit breaker is open (Config.BreakAfter)
+	CircuitOpens   int64 // times the circuit opened (a failed probe keeps it open: not counted again)
+	CircuitRefused int64 // acquisitions refused by the open circuit (ErrCircuitOpen)
 }
 
 // Stats returns a consistent snapshot of the pool.
@@ -67,6 +70,7 @@ func (p *Pool[T]) Stats() Stats {
 		Shortened:        p.stats.shortened, ErrorRate: p.window.rate(p.cfg.ErrorWindow),
 		Keepalives: p.stats.keepalives, Overdue: p.stats.overdue, Warnings: p.warnings.Load(),
 		WarmupTarget: p.warm.target,
+		CircuitOpen:  p.breaker.open, CircuitOpens: p.breaker.opens, CircuitRefused: p.breaker.refused,
 	}
 	for r, n := range p.stats.closed {
 		s.Closed[CloseReason(r)] = n

@@ -211,6 +211,9 @@ func (p *Pool[T]) wakeLocked() {
 			}
 			p.reserveDialLocked()
 			w.dial = true
+		case p.refusingLocked():
+			p.refuseWaitersLocked(now)
+			return
 		default:
 			return
 		}
