@@ -449,9 +449,8 @@ func (l *relLoad) waitRecovered(t *testing.T, healed time.Time, quiet time.Durat
 // that ended the connection (PostgreSQL's FATAL errors, MariaDB's
 // "connection was killed") may leave it. A write whose error is not
 // ambiguous must not have been applied: sqlpool refused the acquisition
-// (ErrAcquireTimeout, ErrQueueFull, ErrClosed, or its dial failed: nothing
-// was sent), the server
-// refused the statement with an error of its own, or the transaction failed
+// (ErrAcquireTimeout, ErrQueueFull, ErrClosed, ErrCircuitOpen, a Cluster's
+// ErrNoPrimary, or its dial failed: nothing was sent), the server refused the statement with an error of its own, or the transaction failed
 // before its COMMIT.
 func ambiguous(op relOp) bool {
 	err := op.err
@@ -460,6 +459,7 @@ func ambiguous(op relOp) bool {
 	}
 	var dial *net.OpError
 	if errors.Is(err, sqlpool.ErrAcquireTimeout) || errors.Is(err, sqlpool.ErrQueueFull) || errors.Is(err, sqlpool.ErrClosed) ||
+		errors.Is(err, sqlpool.ErrCircuitOpen) || errors.Is(err, sqlpool.ErrNoPrimary) ||
 		errors.As(err, &dial) && dial.Op == "dial" { // a dial failed (the driver's error, as bare): nothing was sent
 		return false
 	}
