@@ -31,6 +31,13 @@ type testHosts struct {
 
 func newTestHosts(t *testing.T, n int, cfg sqlpool.ClusterConfig, opts ...drivertest.Options) *testHosts {
 	t.Helper()
+	return newTestHostsWith(t, n, cfg, sqlpool.Config{MaxSize: 4}, opts...)
+}
+
+// newTestHostsWith is newTestHosts with each host's Connector configured
+// by hostCfg.
+func newTestHostsWith(t *testing.T, n int, cfg sqlpool.ClusterConfig, hostCfg sqlpool.Config, opts ...drivertest.Options) *testHosts {
+	t.Helper()
 	th := &testHosts{status: map[string]sqlpool.HostStatus{}, down: map[string]error{}}
 	var hosts []sqlpool.Host
 	for i := range n {
@@ -45,7 +52,7 @@ func newTestHosts(t *testing.T, n int, cfg sqlpool.ClusterConfig, opts ...driver
 			t.Fatal(err)
 		}
 		seed.Close()
-		c, err := sqlpool.Wrap(d.Connector(""), sqlpool.Config{MaxSize: 4})
+		c, err := sqlpool.Wrap(d.Connector(""), hostCfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -213,6 +220,36 @@ func TestClusterSkipsAReplicaThatLagsAndFallsBackToThePrimary(t *testing.T) {
 	th.set("h1", sqlpool.HostStatus{ReadOnly: true, Lag: time.Second}, nil)
 	if got := th.reads(t, ro, 2); got["h1"] != 2 {
 		t.Errorf("reads with h1 back within the bound: %v, want all on h1", got)
+	}
+}
+
+func TestClusterSkipsAReplicaWhoseCircuitIsOpen(t *testing.T) {
+	th := newTestHostsWith(t, 3, sqlpool.ClusterConfig{Balance: sqlpool.RoundRobin},
+		sqlpool.Config{MaxSize: 4, BreakAfter: 1, BreakFor: time.Hour})
+	ro := sqlpool.WithReadOnly(context.Background())
+	if got := th.reads(t, ro, 4); got["h1"] != 2 || got["h2"] != 2 {
+		t.Fatalf("reads before the fault: %v, want 2 on each replica", got)
+	}
+	// h1's connections die and it refuses new ones; its checks, over a
+	// connection of their own, still answer.
+	boom := errors.New("connection refused")
+	th.drv[1].SetFaults(drivertest.Faults{ConnectErr: boom})
+	th.drv[1].KillAll()
+	var failed int
+	for i := 0; i < 4 && !th.host("h1").CircuitOpen; i++ {
+		var name string
+		if err := th.db.QueryRowContext(ro, "GET whoami").Scan(&name); err != nil {
+			failed++
+		}
+	}
+	if !th.host("h1").CircuitOpen {
+		t.Fatalf("h1's circuit is closed after %d failed reads (BreakAfter 1)", failed)
+	}
+	if got := th.reads(t, ro, 6); got["h2"] != 6 {
+		t.Errorf("reads with h1's circuit open: %v, want all on h2 (no error)", got)
+	}
+	if h := th.host("h1"); !h.Up {
+		t.Errorf("h1 is down by its checks (%s); the test wants only its circuit open", h.CheckError)
 	}
 }
 
