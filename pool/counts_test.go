@@ -95,6 +95,16 @@ func countsHold(t *testing.T, breakAfter int) {
 			switch i % 4 {
 			case 0:
 				f.setConnectErr(errors.New("refused"))
+				// With the breaker, dials stay refused until the circuit
+				// opens, so that every run opens (and refuses) at least once.
+				for breakAfter > 0 && !p.CircuitOpen() {
+					select {
+					case <-workersDone:
+						f.setConnectErr(nil)
+						return
+					case <-time.After(100 * time.Microsecond):
+					}
+				}
 			case 1:
 				f.setConnectErr(nil)
 			case 2:
