@@ -439,7 +439,13 @@ func TestNewClusterRejectsBadInput(t *testing.T) {
 
 func TestClusterCloseStopsItsChecksAndClosesItsHosts(t *testing.T) {
 	th := newTestHosts(t, 2, sqlpool.ClusterConfig{CheckInterval: time.Millisecond})
-	who(t, sqlpool.WithReadOnly(context.Background()), th.db)
+	// A check gives up after CheckInterval: under load some find a host
+	// down, and a read fails until the next check. One read must succeed,
+	// so that a connection is open when Close comes.
+	waitFor(t, "a read to succeed", func() bool {
+		var name string
+		return th.db.QueryRowContext(sqlpool.WithReadOnly(context.Background()), "GET whoami").Scan(&name) == nil
+	})
 	if err := th.db.Close(); err != nil { // closes the Cluster
 		t.Fatal(err)
 	}
