@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -43,7 +44,8 @@ const benchRows = 100_000
 // client=pgx pgx's database/sql driver (with its own statement cache);
 // client=pgxpool pgx's own pool, without database/sql; client=sqlpool the
 // same code as args through sqlpool.OpenDB (CacheAll, the default for these
-// drivers). Every pool holds at most 16 connections.
+// drivers); client=sqlpool-pgx the same over pgx's database/sql driver,
+// whose statement cache sqlpool leaves to pgx. Every pool holds at most 16 connections.
 func BenchmarkWorkload(b *testing.B) {
 	dir := b.TempDir() // SQLite's database file
 	for _, db := range []struct {
@@ -83,6 +85,9 @@ func BenchmarkWorkload(b *testing.B) {
 				{"pgxpool", pgxpoolBench},
 				{"sqlpool", func(b *testing.B, dsn string, q workload.Queries) workload.Session {
 					return sqlpoolBench(b, &pq.Driver{}, dsn, q)
+				}},
+				{"sqlpool-pgx", func(b *testing.B, dsn string, q workload.Queries) workload.Session {
+					return sqlpoolBench(b, stdlib.GetDefaultDriver(), dsn, q)
 				}},
 			},
 		},
@@ -175,7 +180,11 @@ func BenchmarkWorkload(b *testing.B) {
 								rngs[i] = rand.New(rand.NewPCG(uint64(g), uint64(i)))
 							}
 							ctx := context.Background()
-							runGoroutines(b, g, func(i int) error { return w.run(ctx, s, rngs[i]) })
+							var settle func()
+							if s, ok := s.(settler); ok {
+								settle = s.settle
+							}
+							runGoroutines(b, g, func(i int) error { return w.run(ctx, s, rngs[i]) }, settle)
 						})
 					}
 				}
@@ -259,7 +268,33 @@ func sqlpoolBench(b *testing.B, d driver.Driver, dsn string, q workload.Queries)
 	if err != nil {
 		b.Fatal(err)
 	}
-	return s
+	return sqlpoolSession{s, b, c}
+}
+
+// settler is a session whose pool may still be opening the connections
+// the warm-up asked for when the warm-up returns.
+type settler interface{ settle() }
+
+// sqlpoolSession is a session on sqlpool. A caller that finds no idle
+// connection dials, but takes a connection released meanwhile if one comes
+// first, leaving its dial to finish for the pool; so the warm-up can end
+// with dials still in progress, which the database/sql pools have made
+// before it returns.
+type sqlpoolSession struct {
+	workload.Session
+	b *testing.B
+	c *sqlpool.Connector
+}
+
+// settle waits until the pool has no dial in progress.
+func (s sqlpoolSession) settle() {
+	deadline := time.Now().Add(10 * time.Second)
+	for s.c.Stats().Dialing > 0 {
+		if time.Now().After(deadline) {
+			s.b.Fatalf("the pool is still dialing after 10s: %+v", s.c.Stats().Stats)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // sqliteBenchDSN is a database file in dir, in WAL mode (readers beside the

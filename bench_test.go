@@ -68,16 +68,17 @@ func BenchmarkQuery(b *testing.B) {
 					var n int64
 					return db.QueryRowContext(ctx, "SELECT 1").Scan(&n)
 				}
-				runGoroutines(b, g, query)
+				runGoroutines(b, g, query, nil)
 			})
 		}
 	}
 }
 
 // runGoroutines calls op b.N times in all, from exactly goroutines
-// goroutines, after a warm-up round of one call per goroutine, and reports
-// allocations. Each goroutine passes op its own index, from 0.
-func runGoroutines(b *testing.B, goroutines int, op func(g int) error) {
+// goroutines, after a warm-up round of one call per goroutine (and then
+// settle, if not nil), and reports allocations. Each goroutine passes op
+// its own index, from 0.
+func runGoroutines(b *testing.B, goroutines int, op func(g int) error, settle func()) {
 	b.Helper()
 	spread := func(n int) {
 		var next atomic.Int64
@@ -97,6 +98,9 @@ func runGoroutines(b *testing.B, goroutines int, op func(g int) error) {
 	spread(goroutines) // open connections, prepare statements
 	if b.Failed() {
 		b.FailNow()
+	}
+	if settle != nil {
+		settle()
 	}
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -101,7 +101,7 @@ func (p *Pool[T]) acquire(ctx context.Context, start, began time.Time, prio Prio
 				}
 				continue
 			}
-			if p.canDialLocked() {
+			if p.dialWantedLocked(false) {
 				p.reserveDialLocked()
 				p.holdLocked(g, held)
 				p.mu.Unlock()

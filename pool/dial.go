@@ -28,8 +28,18 @@ func (p *Pool[T]) dial(ctx context.Context, deadline time.Time) (*Conn[T], error
 	go func() {
 		defer p.background.Done()
 		c, err := p.create(valuesContext{Context: p.ctx, values: ctx})
-		if !d.finish(c, err) && c != nil {
-			p.put(c) // the caller gave up
+		if d.finish(c, err) {
+			return
+		}
+		// An orphan: the caller was served otherwise, or gave up.
+		p.mu.Lock()
+		p.orphans--
+		if c == nil {
+			p.wakeLocked() // a waiter may dial in its place
+		}
+		p.mu.Unlock()
+		if c != nil {
+			p.put(c)
 		}
 	}()
 	var timeout <-chan time.Time
@@ -79,7 +89,7 @@ func (p *Pool[T]) dial(ctx context.Context, deadline time.Time) (*Conn[T], error
 			if c == nil {
 				continue // it was bad: wait for the dial, or another
 			}
-			if !d.abandon() { // the dial finished too
+			if !p.abandon(d) { // the dial finished too
 				<-d.done
 				if d.err == nil {
 					p.put(d.c)
@@ -87,7 +97,7 @@ func (p *Pool[T]) dial(ctx context.Context, deadline time.Time) (*Conn[T], error
 			}
 			return c, nil
 		}
-		if cause != nil && d.abandon() {
+		if cause != nil && p.abandon(d) {
 			return nil, p.ctxError(cause)
 		}
 		<-d.done
@@ -151,6 +161,18 @@ func (l *dialerList[T]) remove(w *waiter[T]) {
 	}
 	w.next, w.prev = nil, nil
 	w.queued = false
+}
+
+// abandon gives up on d unless it has finished, counting it an orphan (see
+// Pool.orphans); it reports whether it did.
+func (p *Pool[T]) abandon(d *pendingDial[T]) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !d.abandon() {
+		return false
+	}
+	p.orphans++ // under mu with abandon: the dial's end counts it out after
+	return true
 }
 
 // pendingDial is a dial that its caller may abandon.

@@ -132,6 +132,11 @@ type Pool[T any] struct {
 	total   int // connections open or being dialed
 	inUse   int // lent to borrowers (or being checked)
 	dialing int // dials in progress
+	// orphans counts the dials in progress whose callers were served by a
+	// released connection or gave up: each one's connection will serve a
+	// waiter, so callers wait for it rather than dial more (see
+	// dialWantedLocked).
+	orphans int
 
 	suspectSince time.Time // a connection failed: validate idle ones used before this
 	lastConnErr  error

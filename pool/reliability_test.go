@@ -309,3 +309,51 @@ func TestCloseWithoutCloseTimeoutLeavesBorrowedConnectionsToTheirRelease(t *test
 		}
 	})
 }
+
+// TestACallerWaitsForAnOrphanedDialRatherThanDialingAnother: a dial whose
+// caller gave up (or was served by a released connection) goes on, and the
+// next caller with nothing idle waits for it instead of dialing one more;
+// if it fails, the waiter dials in its place. Without this, a burst of
+// short borrowings fills the pool to MaxSize.
+func TestACallerWaitsForAnOrphanedDialRatherThanDialingAnother(t *testing.T) {
+	f := &factory{dialGate: make(chan struct{})} // dials wait for the test
+	p := newPool(t, f, pool.Config{MaxSize: 8, AcquireTimeout: 5 * time.Second})
+
+	ctx, cancel := context.WithCancel(context.Background())
+	gaveUp := make(chan error)
+	go func() {
+		_, err := p.Acquire(ctx, pool.PriorityNormal)
+		gaveUp <- err
+	}()
+	waitFor(t, "the first dial", func() bool { return f.dialing.Load() == 1 })
+	cancel()
+	if err := <-gaveUp; err != context.Canceled {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+
+	got := make(chan *pool.Conn[*fakeConn])
+	go func() {
+		c, err := p.Acquire(context.Background(), pool.PriorityNormal)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- c
+	}()
+	waitFor(t, "the second caller to wait", func() bool { return p.Stats().Waiting == 1 })
+	if s := p.Stats(); s.Dialing != 1 || s.Size != 1 {
+		t.Fatalf("stats %+v: want the caller waiting for the orphaned dial, not dialing a second connection", s)
+	}
+
+	f.setConnectErr(errors.New("refused"))
+	f.dialGate <- struct{}{} // the orphaned dial fails: the waiter dials in its place
+	waitFor(t, "the waiter's own dial", func() bool { s := p.Stats(); return s.Waiting == 0 && s.Dialing == 1 })
+	f.setConnectErr(nil)
+	f.dialGate <- struct{}{}
+	c := <-got
+	if s := p.Stats(); s.Created != 1 || s.ConnectErrors != 1 || s.Size != 1 || s.InUse != 1 {
+		t.Errorf("stats %+v: want 1 connection created and in use, 1 dial failed", s)
+	}
+	if c != nil {
+		c.Release()
+	}
+}

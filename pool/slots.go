@@ -36,6 +36,21 @@ func (p *Pool[T]) canDialLocked() bool {
 	return p.total < p.cfg.MaxSize && p.dialing < p.cfg.MaxConcurrentConnects && p.breakerAllowsDialLocked()
 }
 
+// dialWantedLocked reports whether a caller with no idle connection at hand
+// should dial (queued: the caller is one of the waiters): whether the pool
+// may dial, and the dials in progress for callers already served elsewhere
+// (orphans, whose connections go to the waiters in turn) do not cover the
+// waiters. Without it a burst of fast borrowers fills the pool to MaxSize:
+// each finds nothing idle, dials, is handed a connection released
+// meanwhile, and leaves its dial to add one more connection.
+func (p *Pool[T]) dialWantedLocked(queued bool) bool {
+	waiting := p.queue.len - p.queue.blocked
+	if !queued {
+		waiting++
+	}
+	return p.orphans < waiting && p.canDialLocked()
+}
+
 // reserveDialLocked reserves a slot for a dial: free → dialing.
 func (p *Pool[T]) reserveDialLocked() {
 	p.total++

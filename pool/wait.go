@@ -205,7 +205,7 @@ func (p *Pool[T]) wakeLocked() {
 				return
 			}
 			w.conn, w.validate = p.popIdleLocked(now, 0)
-		case p.canDialLocked():
+		case p.dialWantedLocked(true):
 			if w = p.nextLocked(p.freeLocked(), now); w == nil {
 				return
 			}
