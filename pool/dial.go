@@ -18,7 +18,9 @@ import (
 // Meanwhile the caller is listed as a dialer: a connection released while
 // no waiter in the queue takes it is handed to the longest-dialing caller
 // (never a dial slot), which takes it and abandons its dial, whose
-// connection then goes to the next waiter or the idle stack likewise.
+// connection then goes to the next waiter or the idle stack likewise. An
+// abandoned dial is an orphan (Pool.orphans): the callers that find nothing
+// idle meanwhile wait for it rather than dial more.
 func (p *Pool[T]) dial(ctx context.Context, deadline time.Time) (*Conn[T], error) {
 	if err := p.circuitGate(); err != nil {
 		return nil, err
