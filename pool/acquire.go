@@ -228,9 +228,25 @@ func (p *Pool[T]) popIdleLocked(now time.Time, label uint64) (c *Conn[T], valida
 	p.idle[n-1] = nil
 	p.idle = p.idle[:n-1]
 	p.lendLocked()
-	validate = p.cfg.ValidationBypass < 0 || now.Sub(c.checked()) > p.cfg.ValidationBypass ||
-		p.suspectLocked(c)
-	return c, validate
+	return c, p.mustValidateLocked(c, now)
+}
+
+// popFreshLocked pops the most recently used idle connection if it needs
+// no validation and no waiter is queued (they are served first); else it
+// returns nil.
+func (p *Pool[T]) popFreshLocked(now time.Time) *Conn[T] {
+	n := len(p.idle)
+	if n == 0 || p.suspended || p.queue.len > 0 || p.mustValidateLocked(p.idle[n-1], now) {
+		return nil
+	}
+	c, _ := p.popIdleLocked(now, 0)
+	return c
+}
+
+// mustValidateLocked reports whether the idle connection c must be
+// validated before it is lent at now.
+func (p *Pool[T]) mustValidateLocked(c *Conn[T], now time.Time) bool {
+	return p.cfg.ValidationBypass < 0 || now.Sub(c.checked()) > p.cfg.ValidationBypass || p.suspectLocked(c)
 }
 
 // suspectLocked reports whether c was last used before a sibling failed.

@@ -54,22 +54,29 @@ func (p *Pool[T]) dial(ctx context.Context, deadline time.Time) (*Conn[T], error
 	defer p.recycle(w)
 	for {
 		var ready <-chan struct{} // nil when not listed
+		var fresh *Conn[T]
 		p.mu.Lock()
 		if !p.closed {
-			p.dialers.push(w)
-			ready = w.ready
+			// A connection released after this dial was reserved, before
+			// the caller was listed, went to the idle stack: take it.
+			if fresh = p.popFreshLocked(clock.Now()); fresh == nil {
+				p.dialers.push(w)
+				ready = w.ready
+			}
 		}
 		p.mu.Unlock()
 		var cause error
 		received := false
-		select {
-		case <-d.done:
-		case <-ready:
-			received = true
-		case <-ctx.Done():
-			cause = ctx.Err()
-		case <-timeout:
-			cause = errTimedOut
+		if fresh == nil {
+			select {
+			case <-d.done:
+			case <-ready:
+				received = true
+			case <-ctx.Done():
+				cause = ctx.Err()
+			case <-timeout:
+				cause = errTimedOut
+			}
 		}
 		p.mu.Lock()
 		if w.queued {
@@ -82,6 +89,9 @@ func (p *Pool[T]) dial(ctx context.Context, deadline time.Time) (*Conn[T], error
 		}
 		handed := w.conn
 		w.conn = nil
+		if fresh != nil {
+			handed = fresh
+		}
 		if handed != nil && cause != nil {
 			p.put(handed) // pass it on: nothing is lost
 			handed = nil
