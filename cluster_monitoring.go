@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/sqlpool/sqlpool/internal/httpjson"
 )
 
 // Handler returns the Cluster's management API and dashboard:
@@ -79,19 +80,19 @@ func (h *clusterHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case p == "/" || p == "/api/hosts" || p == "/metrics":
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
-			clusterError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s (allowed: GET, HEAD)", r.Method, p))
+			httpjson.Error(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s (allowed: GET, HEAD)", r.Method, p))
 			return
 		}
 		switch p {
 		case "/":
 			h.page(w, r)
 		case "/api/hosts":
-			clusterJSON(w, http.StatusOK, h.cl.view())
+			httpjson.Write(w, http.StatusOK, h.cl.view())
 		default:
 			h.metrics.ServeHTTP(w, r)
 		}
 	default:
-		clusterError(w, http.StatusNotFound, fmt.Sprintf("no such path: %s (the cluster serves /, /api/hosts, /metrics and /hosts/{name}/)", p))
+		httpjson.Error(w, http.StatusNotFound, fmt.Sprintf("no such path: %s (the cluster serves /, /api/hosts, /metrics and /hosts/{name}/)", p))
 	}
 }
 
@@ -104,7 +105,7 @@ func (h *clusterHandler) host(w http.ResponseWriter, r *http.Request) {
 	name, err := url.PathUnescape(seg)
 	next, ok := h.hosts[name]
 	if err != nil || !ok {
-		clusterError(w, http.StatusNotFound, fmt.Sprintf("no host %q in this cluster: its hosts are %s", seg, h.cl.hostNames()))
+		httpjson.Error(w, http.StatusNotFound, fmt.Sprintf("no host %q in this cluster: its hosts are %s", seg, h.cl.hostNames()))
 		return
 	}
 	if !slash { // its page's relative URLs need the slash
@@ -116,7 +117,7 @@ func (h *clusterHandler) host(w http.ResponseWriter, r *http.Request) {
 	r2.URL.RawPath = "/" + sub
 	r2.URL.Path, err = url.PathUnescape(r2.URL.RawPath)
 	if err != nil {
-		clusterError(w, http.StatusBadRequest, fmt.Sprintf("bad path escape in %q: %v", r2.URL.RawPath, err))
+		httpjson.Error(w, http.StatusBadRequest, fmt.Sprintf("bad path escape in %q: %v", r2.URL.RawPath, err))
 		return
 	}
 	next.ServeHTTP(w, r2)
@@ -241,7 +242,7 @@ Checked every {{seconds .CheckInterval}}{{if .MaxReplicaLag}}; replicas serve re
 func (h *clusterHandler) page(w http.ResponseWriter, r *http.Request) {
 	var buf bytes.Buffer
 	if err := clusterPage.Execute(&buf, h.cl.view()); err != nil {
-		clusterError(w, http.StatusInternalServerError, err.Error())
+		httpjson.Error(w, http.StatusInternalServerError, err.Error())
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -249,20 +250,4 @@ func (h *clusterHandler) page(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Security-Policy", clusterCSP)
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	w.Write(buf.Bytes())
-}
-
-func clusterJSON(w http.ResponseWriter, status int, v any) {
-	body, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		status = http.StatusInternalServerError
-		body, _ = json.Marshal(map[string]string{"error": err.Error()})
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	w.Write(append(body, '\n'))
-}
-
-func clusterError(w http.ResponseWriter, status int, msg string) {
-	clusterJSON(w, status, map[string]string{"error": msg})
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/sqlpool/sqlpool/internal/httpjson"
 )
 
 // Collector returns a Prometheus collector of the whole Cluster: register
@@ -142,7 +143,7 @@ func (cl *Cluster) metricsHandler() http.Handler {
 	reg := prometheus.NewRegistry()
 	if err := reg.Register(cl.Collector()); err != nil {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			clusterError(w, http.StatusInternalServerError, "the cluster's metrics cannot be served: "+err.Error())
+			httpjson.Error(w, http.StatusInternalServerError, "the cluster's metrics cannot be served: "+err.Error())
 		})
 	}
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})

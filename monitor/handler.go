@@ -16,6 +16,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/sqlpool/sqlpool/internal/httpjson"
 )
 
 // Errors an Actions func may wrap to choose the HTTP status of its failure;
@@ -193,7 +195,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rt, ok := h.routes[r.URL.Path]
 	if !ok {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no such path: %s", r.URL.Path))
+		httpjson.Error(w, http.StatusNotFound, fmt.Sprintf("no such path: %s", r.URL.Path))
 		return
 	}
 	if r.Method != rt.method && !(rt.method == http.MethodGet && r.Method == http.MethodHead) {
@@ -202,7 +204,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			allow = "GET, HEAD"
 		}
 		w.Header().Set("Allow", allow)
-		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allow))
+		httpjson.Error(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allow))
 		return
 	}
 	if rt.method == http.MethodPost && !h.authorized(w, r) {
@@ -214,7 +216,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // authorized checks a POST's bearer token, answering the refusal itself.
 func (h *handler) authorized(w http.ResponseWriter, r *http.Request) bool {
 	if !h.hasToken {
-		writeError(w, http.StatusForbidden, "read-only: no management token is configured")
+		httpjson.Error(w, http.StatusForbidden, "read-only: no management token is configured")
 		return false
 	}
 	auth := r.Header.Get("Authorization")
@@ -226,7 +228,7 @@ func (h *handler) authorized(w http.ResponseWriter, r *http.Request) bool {
 		}
 	}
 	w.Header().Set("WWW-Authenticate", `Bearer realm="sqlpool"`)
-	writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+	httpjson.Error(w, http.StatusUnauthorized, "missing or wrong bearer token")
 	return false
 }
 
@@ -274,12 +276,12 @@ func (h *handler) current() Report {
 }
 
 func (h *handler) config(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, h.current().Pool.Config)
+	httpjson.Write(w, http.StatusOK, h.current().Pool.Config)
 }
 
 func (h *handler) stats(w http.ResponseWriter, r *http.Request) {
 	rep := h.current()
-	writeJSON(w, http.StatusOK, stats{Report: rep, Efficiency: rep.Efficiency()})
+	httpjson.Write(w, http.StatusOK, stats{Report: rep, Efficiency: rep.Efficiency()})
 }
 
 // sizeBody is the body of /api/size.
@@ -296,7 +298,7 @@ type sizeBody struct {
 func (h *handler) size(w http.ResponseWriter, r *http.Request) {
 	rep := h.current()
 	p := rep.Pool
-	writeJSON(w, http.StatusOK, sizeBody{
+	httpjson.Write(w, http.StatusOK, sizeBody{
 		Size: p.Size, MinSize: p.MinSize, MaxSize: p.MaxSize, Idle: p.Idle, InUse: p.InUse,
 		Dialing: p.Dialing, Utilization: rep.Efficiency().Utilization,
 	})
@@ -333,7 +335,7 @@ func (h *handler) queue(w http.ResponseWriter, r *http.Request) {
 	for _, p := range rep.Pool.partitionStates() {
 		q.Partitions = append(q.Partitions, queueLength{Partition: p.Name, Waiting: p.Waiting})
 	}
-	writeJSON(w, http.StatusOK, q)
+	httpjson.Write(w, http.StatusOK, q)
 }
 
 // partitionReport is one partition's pool state and metrics, an element of
@@ -379,7 +381,7 @@ func partitionReports(rep Report) []partitionReport {
 }
 
 func (h *handler) partitions(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, partitionReports(h.current()))
+	httpjson.Write(w, http.StatusOK, partitionReports(h.current()))
 }
 
 // leaksBody is the body of /api/leaks.
@@ -391,7 +393,7 @@ type leaksBody struct {
 
 func (h *handler) leaks(w http.ResponseWriter, r *http.Request) {
 	rep := h.current()
-	writeJSON(w, http.StatusOK, leaksBody{Detected: rep.Metrics.Total.LeaksDetected, Leaks: rep.Leaks, Omitted: rep.OmittedLeaks})
+	httpjson.Write(w, http.StatusOK, leaksBody{Detected: rep.Metrics.Total.LeaksDetected, Leaks: rep.Leaks, Omitted: rep.OmittedLeaks})
 }
 
 // dashboardData is the body of /api/dashboard: what the page shows.
@@ -478,7 +480,7 @@ func newDashboard(rep Report) dashboardData {
 }
 
 func (h *handler) dashboard(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, newDashboard(h.current()))
+	httpjson.Write(w, http.StatusOK, newDashboard(h.current()))
 }
 
 func (h *handler) export(w http.ResponseWriter, r *http.Request) {
@@ -495,15 +497,15 @@ func (h *handler) export(w http.ResponseWriter, r *http.Request) {
 	case "prometheus":
 		write, contentType, ext = writePrometheus, "text/plain; version=0.0.4; charset=utf-8", "txt"
 	default:
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("format: unknown format %q, want json, csv or prometheus", f))
+		httpjson.Error(w, http.StatusBadRequest, fmt.Sprintf("format: unknown format %q, want json, csv or prometheus", f))
 		return
 	}
 	var buf bytes.Buffer
 	if err := write(&buf, h.current()); errors.Is(err, errNoPrometheus) {
-		writeError(w, http.StatusNotImplemented, "format=prometheus: "+err.Error())
+		httpjson.Error(w, http.StatusNotImplemented, "format=prometheus: "+err.Error())
 		return
 	} else if err != nil {
-		writeError(w, http.StatusInternalServerError, "export: "+err.Error())
+		httpjson.Error(w, http.StatusInternalServerError, "export: "+err.Error())
 		return
 	}
 	w.Header().Set("Content-Type", contentType)
@@ -524,7 +526,7 @@ func (h *handler) resize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.MaxSize < 1 {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("max_size: required, at least 1 (got %d)", req.MaxSize))
+		httpjson.Error(w, http.StatusBadRequest, fmt.Sprintf("max_size: required, at least 1 (got %d)", req.MaxSize))
 		return
 	}
 	h.finish(w, h.actions.Resize(r.Context(), req.MaxSize), nil)
@@ -546,7 +548,7 @@ func (h *handler) partitionAction(f func(context.Context, string) error, require
 			return
 		}
 		if required && req.Partition == "" {
-			writeError(w, http.StatusBadRequest, "partition: required")
+			httpjson.Error(w, http.StatusBadRequest, "partition: required")
 			return
 		}
 		h.finish(w, f(r.Context(), req.Partition), nil)
@@ -586,18 +588,18 @@ func (h *handler) finish(w http.ResponseWriter, err error, body any) {
 		if body == nil {
 			body = map[string]bool{"ok": true}
 		}
-		writeJSON(w, http.StatusOK, body)
+		httpjson.Write(w, http.StatusOK, body)
 	case errors.Is(err, ErrNotFound):
-		writeError(w, http.StatusNotFound, err.Error())
+		httpjson.Error(w, http.StatusNotFound, err.Error())
 	case errors.Is(err, ErrInvalid):
-		writeError(w, http.StatusBadRequest, err.Error())
+		httpjson.Error(w, http.StatusBadRequest, err.Error())
 	default:
-		writeError(w, http.StatusInternalServerError, err.Error())
+		httpjson.Error(w, http.StatusInternalServerError, err.Error())
 	}
 }
 
 func notSupported(w http.ResponseWriter, action string) {
-	writeError(w, http.StatusNotImplemented, action+": not supported by this pool")
+	httpjson.Error(w, http.StatusNotImplemented, action+": not supported by this pool")
 }
 
 // maxBody bounds an action's request body.
@@ -613,24 +615,8 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 		err = errors.New("unexpected data after the JSON object")
 	}
 	if err != nil && err != io.EOF {
-		writeError(w, http.StatusBadRequest, "body: "+strings.TrimPrefix(err.Error(), "json: "))
+		httpjson.Error(w, http.StatusBadRequest, "body: "+strings.TrimPrefix(err.Error(), "json: "))
 		return false
 	}
 	return true
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	body, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		status = http.StatusInternalServerError
-		body, _ = json.Marshal(map[string]string{"error": err.Error()})
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	w.Write(append(body, '\n'))
-}
-
-func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]string{"error": msg})
 }

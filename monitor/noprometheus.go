@@ -5,6 +5,8 @@ package monitor
 import (
 	"io"
 	"net/http"
+
+	"github.com/sqlpool/sqlpool/internal/httpjson"
 )
 
 // Built with -tags sqlpool_noprometheus: no Prometheus package is linked,
@@ -15,7 +17,7 @@ import (
 // Implemented and why.
 func newMetricsHandler(func() Report, int) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotImplemented, "/metrics: "+errNoPrometheus.Error())
+		httpjson.Error(w, http.StatusNotImplemented, "/metrics: "+errNoPrometheus.Error())
 	})
 }
 
