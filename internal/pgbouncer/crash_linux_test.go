@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sqlpool/sqlpool/internal/pgbouncer"
+	"github.com/sqlpool/sqlpool/internal/testproc"
 )
 
 // TestPgbouncerDiesWithItsTestBinary runs this test again in a child
@@ -43,29 +44,17 @@ func TestPgbouncerDiesWithItsTestBinary(t *testing.T) {
 		t.Fatalf("the child printed no pid; its output:\n%s", out)
 	}
 	t.Cleanup(func() {
-		if alive(pid) {
+		if testproc.Alive(pid) {
 			syscall.Kill(pid, syscall.SIGKILL) // so that a failure leaks nothing
 		}
 		os.RemoveAll(dir) // the child's cleanup did not run
 
 	})
 	deadline := time.Now().Add(10 * time.Second)
-	for alive(pid) {
+	for testproc.Alive(pid) {
 		if time.Now().After(deadline) {
 			t.Fatalf("pgbouncer %d still runs 10s after its test binary died", pid)
 		}
 		time.Sleep(10 * time.Millisecond) // polling a process we cannot wait for
 	}
-}
-
-// alive reports whether process pid runs: it exists and is not a zombie
-// (the child's pgbouncer is reparented to init, which may be slow to reap).
-func alive(pid int) bool {
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	// pid (comm) state ...
-	i := strings.LastIndexByte(string(stat), ')')
-	return i < 0 || i+2 >= len(stat) || (stat[i+2] != 'Z' && stat[i+2] != 'X')
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/sqlpool/sqlpool/drivertest"
+	"github.com/sqlpool/sqlpool/internal/testproc"
 )
 
 // Options configure a private PgBouncer. The zero value is a pooler in
@@ -123,7 +124,7 @@ func Start(t testing.TB, opts Options) *Server {
 // start runs one pgbouncer and waits until it serves SELECT 1, or stops it
 // and returns why it did not.
 func start(bin string, upstream *url.URL, opts Options) (*Server, error) {
-	port, err := freePort()
+	port, err := testproc.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -181,16 +182,6 @@ func unprivileged() *user.User {
 		}
 	}
 	return &user.User{Username: "nobody", Uid: "65534", Gid: "65534"}
-}
-
-// freePort returns a TCP port of 127.0.0.1 that was free a moment ago.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // writeConfig writes the ini and auth files into s.dir, readable by the

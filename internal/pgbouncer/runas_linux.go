@@ -3,8 +3,9 @@ package pgbouncer
 import (
 	"os/exec"
 	"os/user"
-	"strconv"
 	"syscall"
+
+	"github.com/sqlpool/sqlpool/internal/testproc"
 )
 
 // runAs makes cmd run as u (when not nil), and makes the kernel kill it
@@ -15,8 +16,6 @@ import (
 func runAs(cmd *exec.Cmd, u *user.User) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if u != nil {
-		uid, _ := strconv.ParseUint(u.Uid, 10, 32)
-		gid, _ := strconv.ParseUint(u.Gid, 10, 32)
-		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+		cmd.SysProcAttr.Credential = testproc.Credential(u)
 	}
 }

@@ -47,6 +47,8 @@ import (
 	"time"
 
 	"github.com/lib/pq"
+
+	"github.com/sqlpool/sqlpool/internal/testproc"
 )
 
 var (
@@ -236,9 +238,7 @@ func programs() (string, *syscall.Credential, error) {
 	if err != nil {
 		return "", nil, fmt.Errorf("pgcluster: running as root, and initdb and postgres refuse root, but there is no postgres OS user to run them as: %w", err)
 	}
-	uid, _ := strconv.ParseUint(u.Uid, 10, 32)
-	gid, _ := strconv.ParseUint(u.Gid, 10, 32)
-	return bin, &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+	return bin, testproc.Credential(u), nil
 }
 
 // binDir finds the PostgreSQL binaries: the newest of Debian's
@@ -431,7 +431,7 @@ func (n *Node) follow(primary *Node) error {
 // another if that one was taken before the server could bind it.
 func (n *Node) startOnFreePort(ctx context.Context) error {
 	for attempt := 1; ; attempt++ {
-		port, err := freePort()
+		port, err := testproc.FreePort()
 		if err != nil {
 			return err
 		}
@@ -441,16 +441,6 @@ func (n *Node) startOnFreePort(ctx context.Context) error {
 			return err
 		}
 	}
-}
-
-// freePort returns a TCP port of 127.0.0.1 that was free a moment ago.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // Start starts the stopped server and waits until it accepts connections

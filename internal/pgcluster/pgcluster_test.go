@@ -23,6 +23,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/sqlpool/sqlpool/internal/pgcluster"
+	"github.com/sqlpool/sqlpool/internal/testproc"
 )
 
 // TestMain checks that no goroutine outlives the tests: each server's
@@ -262,7 +263,7 @@ func TestServersDieWithTheirTestBinary(t *testing.T) {
 	}
 	t.Cleanup(func() { // the child's cleanup did not run
 		for pid, dir := range pids {
-			if alive(pid) {
+			if testproc.Alive(pid) {
 				syscall.Kill(pid, syscall.SIGKILL) // so that a failure leaks nothing
 			}
 			removeSharedMemory(t, dir)
@@ -273,25 +274,13 @@ func TestServersDieWithTheirTestBinary(t *testing.T) {
 	})
 	deadline := time.Now().Add(10 * time.Second)
 	for pid := range pids {
-		for alive(pid) {
+		for testproc.Alive(pid) {
 			if time.Now().After(deadline) {
 				t.Fatalf("postgres %d still runs 10s after its test binary died", pid)
 			}
 			time.Sleep(10 * time.Millisecond) // polling a process we cannot wait for
 		}
 	}
-}
-
-// alive reports whether process pid runs: it exists and is not a zombie
-// (the child's servers are reparented to init, which may be slow to reap).
-func alive(pid int) bool {
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	// pid (comm) state ...
-	i := strings.LastIndexByte(string(stat), ')')
-	return i < 0 || i+2 >= len(stat) || (stat[i+2] != 'Z' && stat[i+2] != 'X')
 }
 
 // removeSharedMemory removes the System V segment a killed postmaster left
