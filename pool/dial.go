@@ -67,6 +67,7 @@ func (p *Pool[T]) dial(ctx context.Context, deadline time.Time) (*Conn[T], error
 		p.mu.Unlock()
 		var cause error
 		received := false
+		handed := fresh
 		if fresh == nil {
 			select {
 			case <-d.done:
@@ -77,20 +78,16 @@ func (p *Pool[T]) dial(ctx context.Context, deadline time.Time) (*Conn[T], error
 			case <-timeout:
 				cause = errTimedOut
 			}
-		}
-		p.mu.Lock()
-		if w.queued {
-			p.dialers.remove(w)
-			ready = nil
-		}
-		p.mu.Unlock()
-		if ready != nil && !received {
-			<-ready // handed a connection as the wait ended: serving sends under mu
-		}
-		handed := w.conn
-		w.conn = nil
-		if fresh != nil {
-			handed = fresh
+			p.mu.Lock()
+			if w.queued {
+				p.dialers.remove(w)
+				ready = nil
+			}
+			p.mu.Unlock()
+			if ready != nil && !received {
+				<-ready // handed a connection as the wait ended: serving sends under mu
+			}
+			handed, w.conn = w.conn, nil
 		}
 		if handed != nil && cause != nil {
 			p.put(handed) // pass it on: nothing is lost
