@@ -30,6 +30,15 @@ type conn struct {
 	// canceled: an operation of the borrowing failed because its caller's
 	// context ended.
 	canceled bool
+
+	// Between borrowings, the handle may keep its last connection parked
+	// (pool.Conn.Park), for the next borrowing of the same partition to
+	// retake without the pool's lock: parked, with its token, the
+	// partition and the tags of the borrowing that parked it.
+	parked     *pool.Conn[*physConn]
+	parkTok    uint64
+	parkPart   *partState
+	parkedTags *tags
 }
 
 var (
@@ -70,7 +79,11 @@ func (h *conn) bind(ctx context.Context, write bool) (*physConn, error) {
 	// One clock reading per acquisition: the pool measures from it, and
 	// says when it lent the connection.
 	t0 := clock.Now()
-	pc, ps, err := h.c.acquire(ctx, t0, t)
+	pc, ps := h.retake(ctx, t0, t)
+	var err error
+	if pc == nil {
+		pc, ps, err = h.c.acquire(ctx, t0, t)
+	}
 	var end time.Time // of the acquisition
 	if err == nil {
 		end = pc.LentAt()
@@ -84,7 +97,11 @@ func (h *conn) bind(ctx context.Context, write bool) (*physConn, error) {
 	}
 	if h.c.metrics {
 		if ps != nil {
-			ps.rec.RecordAcquireAt(end, wait, result(err))
+			var key uint64 // the connection's: see RecordAcquireFor
+			if pc != nil {
+				key = uint64(pc.Value().id)
+			}
+			ps.rec.RecordAcquireFor(key, end, wait, result(err))
 		} else {
 			h.c.rec.RecordAcquire("", wait, result(err))
 		}
@@ -94,9 +111,9 @@ func (h *conn) bind(ctx context.Context, write bool) (*physConn, error) {
 		if hs := h.c.host; hs != nil {
 			hs.inUse.Add(1)
 		}
-		ps.acquires.Add(1)
-		ps.inUse.Add(1)
-		pc.Value().part.Store(ps)
+		v := pc.Value()
+		ps.lend(v.id)
+		v.part.Store(ps)
 		if h.c.cfg.LeakThreshold > 0 {
 			h.c.trackBorrow(pc.Value(), &ps.name)
 		}
@@ -117,6 +134,43 @@ func (h *conn) bind(ctx context.Context, write bool) (*physConn, error) {
 	return pc.Value(), nil
 }
 
+// retake lends the handle its parked connection again, at now, when the
+// borrowing tagged t routes to the partition it was parked in; otherwise,
+// or when the pool took it back, it returns nil, and the caller acquires.
+func (h *conn) retake(ctx context.Context, now time.Time, t *tags) (*pool.Conn[*physConn], *partState) {
+	pc, ps := h.parked, h.parkPart
+	if pc == nil {
+		return nil, nil
+	}
+	h.parked = nil
+	same := t == h.parkedTags
+	if !same {
+		ps2, err := h.c.route(t)
+		same = err == nil && ps2 == ps
+	}
+	// The session must still be set up for ps: its last borrower may have
+	// undone the setup (DISCARD ALL), and setLabel runs it again.
+	if !same || pc.Value().label.Load() != ps {
+		pc.Unpark(h.parkTok)
+		return nil, nil
+	}
+	if !pc.Retake(ctx, h.parkTok, now) {
+		return nil, nil
+	}
+	if len(ps.setup) > 0 { // as setLabel counts it
+		ps.labeled.Add(1)
+	}
+	return pc, ps
+}
+
+// unpark gives the handle's parked connection, if any, back to the pool.
+func (h *conn) unpark() {
+	if h.parked != nil {
+		h.parked.Unpark(h.parkTok)
+		h.parked = nil
+	}
+}
+
 // noteWait records in a timeout error the whole wait of its acquisition:
 // QueryRate and pool (at the partition's MaxSize or the pool's).
 func noteWait(err error, wait time.Duration) {
@@ -132,7 +186,7 @@ func (h *conn) onAcquire(f func(AcquireEvent), e AcquireEvent) {
 	ok := false
 	defer func() {
 		if !ok {
-			h.release()
+			h.release(false)
 		}
 	}()
 	f(e)
@@ -194,13 +248,17 @@ func (h *conn) check(err error) error {
 // release ends the borrowing: the physical connection goes back to the pool
 // (recycled by Config.Recycle), or is closed when it is broken or left
 // inside a transaction. A connection reclaimed by the pool (MaxBorrowTime)
-// is already closed: release only drops what the handle kept of it.
-func (h *conn) release() {
+// is already closed: release only drops what the handle kept of it. With
+// park, a connection RecycleFast would give back as it is stays parked in
+// the handle for its next borrowing (see retake), as far as the pool
+// allows.
+func (h *conn) release(park bool) {
 	h.want = nil
 	pc := h.pc
 	if pc == nil {
 		return
 	}
+	tags := h.tags
 	h.pc, h.tags = nil, nil
 	c := h.c
 	if c.host != nil {
@@ -210,7 +268,7 @@ func (h *conn) release() {
 	now := clock.Now() // the one clock reading of the release
 	hold := now.Sub(h.boundAt)
 	if c.metrics {
-		h.part.rec.RecordRelease(hold)
+		h.part.rec.RecordReleaseFor(uint64(v.id), hold)
 	}
 	if f := c.cfg.Hooks.OnRelease; f != nil {
 		f(ReleaseEvent{Partition: h.part.name, ConnID: v.id, Hold: hold})
@@ -241,6 +299,13 @@ func (h *conn) release() {
 		taken = pc.Destroy(pool.CloseEvicted)
 	case c.cfg.AfterRelease != nil && !c.cfg.AfterRelease(v.Conn):
 		taken = pc.Destroy(pool.CloseEvicted)
+	case park && c.parks && h.cl == nil && h.part.limiter == nil:
+		// A Cluster's handle picks its host at each borrowing; a QueryRate
+		// is waited for before borrowing.
+		if tok := pc.Park(now); tok != 0 {
+			h.parked, h.parkTok, h.parkPart, h.parkedTags = pc, tok, h.part, tags
+		}
+		taken = true
 	default:
 		taken = c.recycle(pc, failed, now)
 	}
@@ -256,7 +321,7 @@ func (h *conn) release() {
 // borrowing ends and the physical connection returns to the pool. The handle
 // stays valid until the Connector closes.
 func (h *conn) IsValid() bool {
-	h.release()
+	h.release(true)
 	return !h.c.closed.Load()
 }
 
@@ -283,7 +348,8 @@ func (h *conn) setWant(ctx context.Context) {
 
 // Close ends any borrowing. database/sql calls it when it discards the handle.
 func (h *conn) Close() error {
-	h.release()
+	h.release(false)
+	h.unpark()
 	return nil
 }
 

@@ -67,6 +67,7 @@ type Connector struct {
 
 	// The lifecycle (lifecycle.go), resolved from the Config.
 	recycleMode       RecycleStrategy
+	parks             bool          // handles park their connections between borrowings (see conn.release)
 	reset             resetPlan     // RecycleChecked's session reset
 	reclaim           bool          // ReclaimBorrowed: handles bracket driver calls (enterOp)
 	nearEnd           float64       // RecycleAdaptive replaces past this fraction of a limit
@@ -164,6 +165,10 @@ func newConnector(base driver.Connector, d driver.Driver, cfg Config) (*Connecto
 		return nil, err
 	}
 	c.recycleMode, c.reset = cfg.Recycle, resetPlanFor(c.traits, cfg.ResetSQL)
+	// A handle parks its connection (pool.Conn.Park) only when a release
+	// does no more than give it back, and an acquisition no more than take
+	// it, for the pool to decide.
+	c.parks = cfg.Recycle == RecycleFast && cfg.BeforeAcquire == nil
 	// CloseTimeout takes borrowed connections back too: the same machinery.
 	c.reclaim, c.maxUses = cfg.ReclaimBorrowed || cfg.CloseTimeout > 0, cfg.MaxUses
 	c.pool, err = pool.New[*physConn](factory{c}, pcfg)
@@ -297,8 +302,9 @@ func (c *Connector) Stats() Stats {
 	for _, p := range c.router.List() {
 		ps := p.State.(*partState)
 		rateTimeouts := ps.rateTimeouts.Load()
+		acquires, inUse := ps.borrowings()
 		st := PartitionStats{
-			Acquires: ps.acquires.Load(), InUse: ps.inUse.Load(), Throttled: ps.throttled.Load(), Timeouts: rateTimeouts,
+			Acquires: acquires, InUse: inUse, Throttled: ps.throttled.Load(), Timeouts: rateTimeouts,
 			Labeled: ps.labeled.Load(), Relabels: ps.relabels.Load(), Fresh: ps.fresh.Load(),
 		}
 		if ps.group != nil {

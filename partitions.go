@@ -31,20 +31,52 @@ type partState struct {
 	limiter *rate.Limiter       // QueryRate; nil: no cap
 	rec     *monitor.PartitionRecorder
 
-	acquires atomic.Int64 // successful borrowings
-	labeled  atomic.Int64 // borrowings of a connection already labeled for the partition
-	relabels atomic.Int64 // borrowings that reset another partition's session first
-	fresh    atomic.Int64 // borrowings that labeled an unlabeled connection
+	borrows  [borrowStripes]borrowStripe // successful borrowings, and those in progress
+	labeled  atomic.Int64                // borrowings of a connection already labeled for the partition
+	relabels atomic.Int64                // borrowings that reset another partition's session first
+	fresh    atomic.Int64                // borrowings that labeled an unlabeled connection
 	// throttled counts callers waiting for QueryRate.
 	throttled atomic.Int64
 	// rateTimeouts counts acquisitions refused by QueryRate as timeouts;
 	// those that timed out at MaxSize are the group's (pool.GroupStats).
 	rateTimeouts atomic.Int64
-	inUse        atomic.Int64 // borrowings in progress
 	// pending counts acquisitions begun and not yet served or failed:
 	// waiting for QueryRate, the pool (at the partition's MaxSize or the
 	// pool's) or a session setup.
 	pending atomic.Int64
+}
+
+// borrowStripes spreads a partition's counts of borrowings over cache
+// lines, by connection ID, so that borrowers on different cores, each with
+// its own connections (see conn.retake), do not write to one line at
+// every borrowing.
+const borrowStripes = 8
+
+// borrowStripe is one share of a partition's counts of borrowings.
+type borrowStripe struct {
+	acquires atomic.Int64 // successful borrowings
+	inUse    atomic.Int64 // borrowings in progress
+	_        [48]byte     // keeps the next stripe off this one's cache line
+}
+
+// lend counts a borrowing of the connection with ID id.
+func (ps *partState) lend(id int64) {
+	s := &ps.borrows[uint64(id)%borrowStripes]
+	s.acquires.Add(1)
+	s.inUse.Add(1)
+}
+
+// giveBack counts the end of a borrowing of the connection with ID id.
+func (ps *partState) giveBack(id int64) { ps.borrows[uint64(id)%borrowStripes].inUse.Add(-1) }
+
+// borrowings returns the partition's successful borrowings, and those in
+// progress.
+func (ps *partState) borrowings() (acquires, inUse int64) {
+	for i := range ps.borrows {
+		acquires += ps.borrows[i].acquires.Load()
+		inUse += ps.borrows[i].inUse.Load()
+	}
+	return acquires, inUse
 }
 
 // newPartState builds a partition's runtime state for drivers with traits
@@ -97,7 +129,10 @@ func (c *Connector) newRouter(cfg partition.RouterConfig) error {
 		ps.rec = c.rec.Partition(pc.Name)
 		return ps
 	}
-	cfg.Load = func(p *partition.Partition) int { return int(p.State.(*partState).inUse.Load()) }
+	cfg.Load = func(p *partition.Partition) int {
+		_, inUse := p.State.(*partState).borrowings()
+		return int(inUse)
+	}
 	r, err := partition.NewRouter(cfg)
 	if err != nil {
 		return fmt.Errorf("sqlpool: invalid Config: Routing: %w", err)

@@ -30,7 +30,7 @@ func (e *reclaimedError) Unwrap() error { return ErrReclaimed }
 // too, when the connection is released, destroyed or reclaimed.
 func (pc *physConn) releasePart() {
 	if ps := pc.part.Swap(nil); ps != nil {
-		ps.inUse.Add(-1)
+		ps.giveBack(pc.id)
 	}
 }
 

@@ -292,8 +292,8 @@ type PartitionRecorder struct {
 
 	// stripes spread recording over several mutexes, so that concurrent
 	// borrowers of one partition rarely wait for each other. A record goes
-	// to the first stripe whose TryLock succeeds, or, when all are busy, to
-	// a random one. The events of one record (a count, a histogram value,
+	// to the first stripe whose TryLock succeeds, starting from its key's
+	// (RecordAcquireFor), or, when all are busy, to a random one. The events of one record (a count, a histogram value,
 	// an hour) land in one stripe under one lock, so a Snapshot never sees
 	// a count without its histogram value.
 	stripes []stripe
@@ -322,10 +322,12 @@ type stripe struct {
 // Name returns the partition's name.
 func (p *PartitionRecorder) Name() string { return p.name }
 
-// lock locks and returns a stripe: the first free one, or a random busy one.
-func (p *PartitionRecorder) lock() *stripe {
-	for i := range p.stripes {
-		if s := &p.stripes[i]; s.mu.TryLock() {
+// lock locks and returns a stripe: the first free one from key's, or a
+// random busy one.
+func (p *PartitionRecorder) lock(key uint64) *stripe {
+	n := uint64(len(p.stripes))
+	for i := range n {
+		if s := &p.stripes[(key+i)%n]; s.mu.TryLock() {
 			return s
 		}
 	}
@@ -346,6 +348,15 @@ func (p *PartitionRecorder) RecordAcquire(wait time.Duration, res Result) {
 // RecordAcquireAt is RecordAcquire for a caller that has read the clock: at
 // is when the acquisition ended.
 func (p *PartitionRecorder) RecordAcquireAt(at time.Time, wait time.Duration, res Result) {
+	p.RecordAcquireFor(0, at, wait, res)
+}
+
+// RecordAcquireFor is RecordAcquireAt for a borrowing of the connection
+// identified by key, such as its ID. The records of one key go to one
+// stripe while it is free, so that borrowers on different cores, each with
+// its own connections, do not share its cache line; pass the same key to
+// RecordReleaseFor.
+func (p *PartitionRecorder) RecordAcquireFor(key uint64, at time.Time, wait time.Duration, res Result) {
 	if res >= numResults {
 		res = ResultError
 	}
@@ -353,7 +364,7 @@ func (p *PartitionRecorder) RecordAcquireAt(at time.Time, wait time.Duration, re
 	if res == ResultSuccess {
 		hour = p.hours.of(at)
 	}
-	s := p.lock()
+	s := p.lock(key)
 	s.acquires[res]++
 	s.wait.record(wait)
 	if hour >= 0 {
@@ -365,8 +376,12 @@ func (p *PartitionRecorder) RecordAcquireAt(at time.Time, wait time.Duration, re
 
 // RecordRelease records the end of a borrowing held for hold, whether the
 // connection went back to the pool or was closed.
-func (p *PartitionRecorder) RecordRelease(hold time.Duration) {
-	s := p.lock()
+func (p *PartitionRecorder) RecordRelease(hold time.Duration) { p.RecordReleaseFor(0, hold) }
+
+// RecordReleaseFor is RecordRelease for the connection identified by key
+// (see RecordAcquireFor).
+func (p *PartitionRecorder) RecordReleaseFor(key uint64, hold time.Duration) {
+	s := p.lock(key)
 	s.releases++
 	s.borrowed--
 	s.hold.record(hold)

@@ -101,6 +101,11 @@ func (p *Pool[T]) acquire(ctx context.Context, start, began time.Time, prio Prio
 				}
 				continue
 			}
+			if stolen := p.stealLocked(1); stolen != nil { // a parked connection, rather than a dial
+				p.mu.Unlock()
+				p.unsteal(stolen)
+				continue
+			}
 			if p.dialWantedLocked(false) {
 				p.reserveDialLocked()
 				p.holdLocked(g, held)
@@ -166,7 +171,16 @@ func (p *Pool[T]) acquire(ctx context.Context, start, began time.Time, prio Prio
 			}
 			p.repositionLocked(now)
 		}
+		// Connections parked before this caller counted in the queue's
+		// waiting: one, or, for a caller held back by g's cap, every one,
+		// so that those of g give back their slots.
+		n := 1
+		if capped {
+			n = -1
+		}
+		stolen := p.stealLocked(n)
 		p.mu.Unlock()
+		p.unsteal(stolen)
 		if p.cfg.DeadlockThreshold > 0 {
 			p.publishStack(w)
 		}

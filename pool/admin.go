@@ -24,6 +24,11 @@ func (p *Pool[T]) Resize(maxSize int) error {
 		return fmt.Errorf("MaxSize %d: not above CriticalReserve (%d)", maxSize, p.cfg.CriticalReserve)
 	}
 	p.cfg.MaxSize = maxSize
+	if stolen := p.unparkAllLocked(); stolen != nil { // parked connections are idle: the surplus may be among them
+		p.mu.Unlock()
+		p.unsteal(stolen)
+		p.mu.Lock()
+	}
 	var surplus []*Conn[T]
 	now := clock.Now()
 	for p.total > maxSize && len(p.idle) > 0 {
@@ -45,6 +50,11 @@ func (p *Pool[T]) Resize(maxSize int) error {
 // Maintenance then refills to MinSize.
 func (p *Pool[T]) EvictIdle(match func(T) bool) int {
 	p.mu.Lock()
+	if stolen := p.stealLocked(-1); stolen != nil { // parked connections are idle too
+		p.mu.Unlock()
+		p.unsteal(stolen)
+		p.mu.Lock()
+	}
 	var evicted []*Conn[T]
 	keep := p.idle[:0]
 	for _, c := range p.idle {
@@ -80,13 +90,17 @@ func (p *Pool[T]) EvictIdle(match func(T) bool) int {
 func (p *Pool[T]) Suspend() {
 	p.mu.Lock()
 	p.suspended = true
+	stolen := p.unparkAllLocked()
 	p.mu.Unlock()
+	p.unsteal(stolen) // they stay idle
 }
 
 // Resume lends connections again, serving the waiters at once.
 func (p *Pool[T]) Resume() {
 	p.mu.Lock()
 	p.suspended = false
+	stolen := p.unparkAllLocked()
 	p.wakeLocked()
 	p.mu.Unlock()
+	p.unsteal(stolen)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sqlpool/sqlpool/internal/clock"
@@ -55,6 +56,7 @@ func (p *Pool[T]) dial(ctx context.Context, deadline time.Time) (*Conn[T], error
 	for {
 		var ready <-chan struct{} // nil when not listed
 		var fresh *Conn[T]
+		var stolen []*Conn[T]
 		p.mu.Lock()
 		if !p.closed {
 			// A connection released after this dial was reserved, before
@@ -62,9 +64,12 @@ func (p *Pool[T]) dial(ctx context.Context, deadline time.Time) (*Conn[T], error
 			if fresh = p.popFreshLocked(clock.Now()); fresh == nil {
 				p.dialers.push(w)
 				ready = w.ready
+				stolen = p.stealLocked(1) // parked before the caller counted in the dialers' waiting
 			}
 		}
 		p.mu.Unlock()
+		p.unsteal(stolen) // to the waiters, or to this caller
+		stolen = nil
 		var cause error
 		received := false
 		handed := fresh
@@ -144,6 +149,7 @@ func (p *Pool[T]) takeHanded(ctx context.Context, c *Conn[T]) *Conn[T] {
 // through the fields the wait queue uses: a waiter is never in both.
 type dialerList[T any] struct {
 	head, tail *waiter[T]
+	waiting    atomic.Int32 // the callers listed, for parkers (park.go)
 }
 
 func (l *dialerList[T]) push(w *waiter[T]) {
@@ -155,6 +161,7 @@ func (l *dialerList[T]) push(w *waiter[T]) {
 	}
 	l.tail = w
 	w.queued = true
+	l.waiting.Add(1)
 }
 
 func (l *dialerList[T]) remove(w *waiter[T]) {
@@ -170,6 +177,7 @@ func (l *dialerList[T]) remove(w *waiter[T]) {
 	}
 	w.next, w.prev = nil, nil
 	w.queued = false
+	l.waiting.Add(-1)
 }
 
 // abandon gives up on d unless it has finished, counting it an orphan (see

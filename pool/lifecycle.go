@@ -253,13 +253,19 @@ func (c *Conn[T]) ReleaseUnused() bool {
 // its borrower may call it.
 func (c *Conn[T]) Lifetime() time.Duration { return c.p.lifetimeOf(c) }
 
-// lent does the bookkeeping of a connection handed to a borrower: its use
-// count, and the soft warnings of its lifetime and use limits.
+// lent does the bookkeeping of a connection handed to a borrower by an
+// acquisition: counted an acquisition, and used (use).
 func (p *Pool[T]) lent(c *Conn[T], now time.Time) {
+	p.acquires.Add(1)
+	p.use(c, now)
+}
+
+// use counts the use of c by a new borrowing, begun at now, and gives the
+// soft warnings due. The caller owns c.
+func (p *Pool[T]) use(c *Conn[T], now time.Time) {
 	c.uses++
 	c.lastUsed = now
 	c.failed = false
-	p.acquires.Add(1)
 	if p.cfg.WarnFraction > 0 {
 		if w, ok := p.softWarning(c, now); ok {
 			p.warn(c.value, w)

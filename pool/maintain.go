@@ -98,6 +98,17 @@ func (p *Pool[T]) runMaintenance(ctx context.Context) {
 		p.mu.Unlock()
 		return
 	}
+	// Parked connections come back first, so that idle timeouts and
+	// keepalives apply to them; their borrowers park them again.
+	if stolen := p.unparkAllLocked(); stolen != nil {
+		p.mu.Unlock()
+		p.unsteal(stolen)
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			return
+		}
+	}
 	p.warmupLocked(now)
 	floor := p.floorLocked() // MinSize, or the warm-up target
 	// The bottom of the stack holds the least recently used connections.

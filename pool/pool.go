@@ -151,6 +151,11 @@ type Pool[T any] struct {
 	expiry       *time.Timer // ends waits at AcquireTimeout (see armExpiryLocked); nil until the first wait
 	expiryAt     time.Time   // when expiry fires; zero when it is not armed
 	warm         warmup      // predictive warm-up: usage by hour of day (warmup.go)
+	affine       []*Conn[T]  // the connections that have been parked (park.go), each at its slot-1
+
+	parks     bool        // the configuration lets borrowers park connections (Config.parks)
+	anyParked atomic.Bool // a connection may be parked (park.go)
+	noPark    atomic.Bool // closing, suspended or shrinking: parkers release
 
 	acquires  atomic.Int64  // successful acquisitions
 	waitTime  atomic.Int64  // nanoseconds waited in the queue, by every Acquire
@@ -203,6 +208,14 @@ type Conn[T any] struct {
 	borrowWarned bool      // guarded by Pool.mu: the soft MaxBorrowTime warning was given
 	overdue      bool      // guarded by Pool.mu: MaxBorrowTime passed
 	leaked       bool      // guarded by Pool.mu: reported held past LeakThreshold
+
+	// Parking (park.go): park is the generation and parkedBit; retakes
+	// counts the acquisitions by Retake, added to Pool.acquires when the
+	// connection closes; slot is 1 + its index in Pool.affine, 0 when it
+	// is not listed there (guarded by Pool.mu; read by the owner).
+	park    atomic.Uint64
+	retakes atomic.Int64
+	slot    int
 }
 
 // Value returns the underlying connection.
@@ -242,6 +255,7 @@ func New[T any](f Factory[T], cfg Config) (*Pool[T], error) {
 		jitter:   rand.Float64(),
 	}
 	p.warner, _ = f.(Warner[T])
+	p.parks = cfg.parks()
 	p.poolScale.Store(math.Float64bits(1))
 	p.waiters.New = func() any { return &waiter[T]{ready: make(chan struct{}, 1)} }
 	if cfg.ConnectRate > 0 {
@@ -273,6 +287,7 @@ func (p *Pool[T]) Close() {
 		return
 	}
 	p.closed = true
+	stolen := p.unparkAllLocked()
 	if p.expiry != nil {
 		p.expiry.Stop()
 	}
@@ -293,6 +308,7 @@ func (p *Pool[T]) Close() {
 		p.drained = drained
 	}
 	p.mu.Unlock()
+	p.unsteal(stolen) // closes them
 	p.stop()
 	for _, c := range idle {
 		p.f.Close(c.value, ClosePoolClosed)

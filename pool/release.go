@@ -151,11 +151,13 @@ func (p *Pool[T]) retire(c *Conn[T], reason CloseReason, keep int, o outcome, bl
 	if p.tracking() {
 		p.returnedLocked(c, now)
 	}
+	var suspect []*Conn[T]
 	if reason == CloseErrors || reason == CloseValidation {
 		if blame {
 			p.badConnLocked()
 		}
 		p.suspectSince = now
+		suspect = p.stealLocked(-1) // parked before now: validated before they are lent again
 		select {
 		case p.trigger <- struct{}{}:
 		default:
@@ -177,5 +179,6 @@ func (p *Pool[T]) retire(c *Conn[T], reason CloseReason, keep int, o outcome, bl
 		p.wakeLocked()
 	}
 	p.mu.Unlock()
+	p.unsteal(suspect)
 	return true, dial
 }

@@ -134,6 +134,7 @@ func (p *Pool[T]) dropIdleLocked(c *Conn[T], reason CloseReason, now time.Time) 
 // countCloseLocked counts c's closing for reason, and whether a lifetime that
 // adaptive aging had shortened ended it.
 func (p *Pool[T]) countCloseLocked(c *Conn[T], reason CloseReason, now time.Time) {
+	p.delistLocked(c)
 	p.stats.closed[reason]++
 	if reason == CloseLifetime && now.Sub(c.created) < c.lifetime {
 		p.stats.shortened++

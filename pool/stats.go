@@ -16,7 +16,7 @@ type Stats struct {
 	Suspended bool // Suspend is in force
 	MaxSize   int  // the configured cap
 	Size      int  // connections open or being dialed
-	Idle      int  // idle connections
+	Idle      int  // idle connections, parked ones included
 	InUse     int  // connections lent out (or being checked)
 	Dialing   int  // dials in progress
 	// Waiting counts the acquisitions waiting for a connection, but for
@@ -57,11 +57,12 @@ type Stats struct {
 func (p *Pool[T]) Stats() Stats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	parked := p.parkedLocked()
 	s := Stats{
 		Suspended: p.suspended,
-		MaxSize:   p.cfg.MaxSize, Size: p.total, Idle: len(p.idle), InUse: p.inUse,
+		MaxSize:   p.cfg.MaxSize, Size: p.total, Idle: len(p.idle) + parked, InUse: p.inUse - parked,
 		Dialing: p.dialing, Waiting: p.queue.len - p.queue.blocked,
-		Acquires: p.acquires.Load(), Waits: p.stats.waits, WaitTime: time.Duration(p.waitTime.Load()),
+		Acquires: p.acquires.Load() + p.retakesLocked(), Waits: p.stats.waits, WaitTime: time.Duration(p.waitTime.Load()),
 		Timeouts: p.stats.timeouts, Canceled: p.stats.canceled, QueueFull: p.stats.queueFull,
 		WouldTimeout: p.stats.wouldTimeout, Boosts: p.stats.boosts, Deadlocks: p.stats.deadlocks,
 		Created: p.stats.created, ConnectErrors: p.stats.connectErrors,

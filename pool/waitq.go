@@ -1,6 +1,9 @@
 package pool
 
-import "time"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // Priority orders waiters: a released connection goes to the longest waiter
 // of the highest priority. The zero value is PriorityNormal.
@@ -94,6 +97,9 @@ type waitQueue[T any] struct {
 	// added, remove and the Pool's takeGroupLocked and leaveGroupLocked.
 	// While it is 0, every waiter is eligible and best needs no scan.
 	blocked int
+	// waiting mirrors len for parkers, which read it without the lock
+	// (park.go).
+	waiting atomic.Int32
 }
 
 // push appends w to the tail of its list.
@@ -143,6 +149,7 @@ func (q *waitQueue[T]) added(w *waiter[T]) {
 	w.queued = true
 	q.n[w.prio]++
 	q.len++
+	q.waiting.Add(1)
 	if g := w.group; g != nil && !w.held {
 		g.queued++
 		if g.fullLocked() {
@@ -167,6 +174,7 @@ func (q *waitQueue[T]) remove(w *waiter[T]) {
 	w.queued = false
 	q.n[i]--
 	q.len--
+	q.waiting.Add(-1)
 	if g := w.group; g != nil && !w.held {
 		g.queued--
 		if g.fullLocked() {
