@@ -24,11 +24,7 @@ func (p *Pool[T]) Resize(maxSize int) error {
 		return fmt.Errorf("MaxSize %d: not above CriticalReserve (%d)", maxSize, p.cfg.CriticalReserve)
 	}
 	p.cfg.MaxSize = maxSize
-	if stolen := p.unparkAllLocked(); stolen != nil { // parked connections are idle: the surplus may be among them
-		p.mu.Unlock()
-		p.unsteal(stolen)
-		p.mu.Lock()
-	}
+	p.unstealLocked(p.unparkAllLocked()) // parked connections are idle: the surplus may be among them
 	var surplus []*Conn[T]
 	now := clock.Now()
 	for p.total > maxSize && len(p.idle) > 0 {
@@ -50,11 +46,7 @@ func (p *Pool[T]) Resize(maxSize int) error {
 // Maintenance then refills to MinSize.
 func (p *Pool[T]) EvictIdle(match func(T) bool) int {
 	p.mu.Lock()
-	if stolen := p.stealLocked(-1); stolen != nil { // parked connections are idle too
-		p.mu.Unlock()
-		p.unsteal(stolen)
-		p.mu.Lock()
-	}
+	p.unstealLocked(p.stealLocked(-1)) // parked connections are idle too
 	var evicted []*Conn[T]
 	keep := p.idle[:0]
 	for _, c := range p.idle {

@@ -100,14 +100,10 @@ func (p *Pool[T]) runMaintenance(ctx context.Context) {
 	}
 	// Parked connections come back first, so that idle timeouts and
 	// keepalives apply to them; their borrowers park them again.
-	if stolen := p.unparkAllLocked(); stolen != nil {
+	p.unstealLocked(p.unparkAllLocked())
+	if p.closed {
 		p.mu.Unlock()
-		p.unsteal(stolen)
-		p.mu.Lock()
-		if p.closed {
-			p.mu.Unlock()
-			return
-		}
+		return
 	}
 	p.warmupLocked(now)
 	floor := p.floorLocked() // MinSize, or the warm-up target

@@ -190,6 +190,16 @@ func (p *Pool[T]) unsteal(stolen []*Conn[T]) {
 	}
 }
 
+// unstealLocked is unsteal for a caller that holds mu: it releases mu
+// meanwhile, when there is anything to put back.
+func (p *Pool[T]) unstealLocked(stolen []*Conn[T]) {
+	if stolen != nil {
+		p.mu.Unlock()
+		p.unsteal(stolen)
+		p.mu.Lock()
+	}
+}
+
 // parkedLocked counts the parked connections, for Stats.
 func (p *Pool[T]) parkedLocked() int {
 	n := 0

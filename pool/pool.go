@@ -22,7 +22,9 @@
 // passed over until the group has room. Config.BreakAfter opens a circuit
 // breaker after consecutive connection failures: until a probe dial
 // succeeds, the acquisitions that would dial are refused at once
-// (circuit.go).
+// (circuit.go). A borrower that borrows again and again may park its
+// connection between borrowings and retake it without the pool's lock,
+// until the pool needs it back (Conn.Park, park.go).
 //
 // Connections age (lifecycle.go): each has a lifetime drawn once at
 // creation (Config.MaxLifetime, Config.LifetimeJitter), a use limit
