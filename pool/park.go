@@ -62,7 +62,7 @@ func (c *Conn[T]) Park(now time.Time) uint64 {
 	}
 	c.lastUsed = now
 	c.failed = false
-	if c.slot == 0 && !p.enlist(c) {
+	if !c.enlisted && !p.enlist(c) {
 		c.ReleaseAt(now)
 		return 0
 	}
@@ -143,6 +143,7 @@ func (p *Pool[T]) enlist(c *Conn[T]) bool {
 	}
 	p.affine = append(p.affine, c)
 	c.slot = len(p.affine)
+	c.enlisted = true
 	return true
 }
 

@@ -214,10 +214,13 @@ type Conn[T any] struct {
 	// Parking (park.go): park is the generation and parkedBit; retakes
 	// counts the acquisitions by Retake, added to Pool.acquires when the
 	// connection closes; slot is 1 + its index in Pool.affine, 0 when it
-	// is not listed there (guarded by Pool.mu; read by the owner).
-	park    atomic.Uint64
-	retakes atomic.Int64
-	slot    int
+	// is not listed there (guarded by Pool.mu: delisting another
+	// connection moves it); enlisted says it was listed, for its owners
+	// (set once, under Pool.mu, by the owner).
+	park     atomic.Uint64
+	retakes  atomic.Int64
+	slot     int
+	enlisted bool
 }
 
 // Value returns the underlying connection.
