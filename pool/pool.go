@@ -168,7 +168,8 @@ type Pool[T any] struct {
 }
 
 // Conn is one pooled connection. Its borrower owns it from Acquire until it
-// calls Release, Destroy or Replace, exactly once, or until maintenance
+// calls Release, Destroy, Replace or Park, exactly once (after Park, again
+// from a successful Retake), or until maintenance
 // reclaims it (Config.ReclaimBorrowed), or Close takes it back
 // (Config.CloseTimeout): those calls then do nothing.
 type Conn[T any] struct {
