@@ -306,9 +306,16 @@ func TestNothingDialsWhileTheCircuitIsOpenButTheProbe(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		// MinSize keeps maintenance dialing (one attempt a pass) until
 		// the circuit opens; then only the probe dials.
-		p, f := newCountingPool(t, pool.Config{MinSize: 3, MaxSize: 4, BreakAfter: 2, BreakFor: time.Second,
-			MaintenanceInterval: 100 * time.Millisecond})
+		// The host is down before New: its fill may dial at once, on
+		// another goroutine.
+		f := &dialCounter{factory: &factory{}}
 		f.setConnectErr(errRefused)
+		p, err := pool.New[*fakeConn](f, pool.Config{MinSize: 3, MaxSize: 4, BreakAfter: 2, BreakFor: time.Second,
+			MaintenanceInterval: 100 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(p.Close)
 		synctest.Wait()
 		tick(100 * time.Millisecond) // InitialSize's dial and one pass: 2 failures
 		if n := f.dials.Load(); n != 2 || !p.CircuitOpen() {
