@@ -58,3 +58,14 @@ func (p *Pool[T]) CheckGroups(groups ...*Group) error {
 	}
 	return nil
 }
+
+// TakeParked takes back every parked connection, as a waiter or a failed
+// sibling does under mu, and returns the function that puts them back, as
+// they do once they have released it: a test runs what may happen in
+// between.
+func (p *Pool[T]) TakeParked() (putBack func()) {
+	p.mu.Lock()
+	stolen := p.stealLocked(-1)
+	p.mu.Unlock()
+	return func() { p.unsteal(stolen) }
+}

@@ -254,3 +254,38 @@ func TestACallerAtItsGroupsCapTakesBackItsGroupsParkedConnections(t *testing.T) 
 	}
 	c.Release()
 }
+
+// A parked connection taken back before a sibling failed, and put back
+// after it, is as suspect as an idle one: the waiter it serves validates
+// it first.
+func TestAParkedConnectionTakenBackAcrossAFailureIsValidatedForAWaiter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &factory{}
+		p := newPool(t, f, pool.Config{MaxSize: 2, ValidationBypass: time.Hour, MaintenanceInterval: time.Hour})
+		a, b := mustAcquire(t, p), mustAcquire(t, p)
+		park(t, b)
+		putBack := p.TakeParked()
+		time.Sleep(time.Second)
+		a.Destroy(pool.CloseErrors) // b, last used before, is suspect
+		c := mustAcquire(t, p)      // dials in a's place: the pool is full
+		got := make(chan *pool.Conn[*fakeConn])
+		go func() {
+			w, err := p.Acquire(context.Background(), pool.PriorityNormal)
+			if err != nil {
+				t.Error(err)
+			}
+			got <- w
+		}()
+		synctest.Wait() // the waiter is queued
+		validates := f.validates.Load()
+		putBack()
+		if w := <-got; w != b {
+			t.Fatal("the waiter got another connection than b")
+		}
+		if n := f.validates.Load() - validates; n != 1 {
+			t.Errorf("%d validations before b served the waiter, want 1", n)
+		}
+		b.Release()
+		c.Release()
+	})
+}

@@ -87,7 +87,11 @@ func (p *Pool[T]) putBack(c *Conn[T], now time.Time, o outcome, inPlace bool) bo
 		p.destroy(c, CloseEvicted)
 		return true
 	}
-	if p.queue.len > 0 && !p.suspended {
+	// A connection checked last before a sibling failed (taken back from
+	// its parker, or pinged meanwhile) goes to the idle stack, from which
+	// waiters take it validated.
+	suspect := inPlace && p.suspectLocked(c)
+	if p.queue.len > 0 && !p.suspended && !suspect {
 		if w := p.nextLocked(p.freeLocked()+1, now); w != nil {
 			w.conn = c // stays in use
 			w.ready <- struct{}{}
@@ -98,7 +102,7 @@ func (p *Pool[T]) putBack(c *Conn[T], now time.Time, o outcome, inPlace bool) bo
 			return true
 		}
 	}
-	if w := p.dialers.head; w != nil && !p.suspended { // no waiter took it: a caller waiting for its dial
+	if w := p.dialers.head; w != nil && !p.suspended && !suspect { // no waiter took it: a caller waiting for its dial
 		p.dialers.remove(w)
 		w.conn = c // stays in use
 		w.ready <- struct{}{}
@@ -106,6 +110,9 @@ func (p *Pool[T]) putBack(c *Conn[T], now time.Time, o outcome, inPlace bool) bo
 		return true
 	}
 	p.returnLocked(c, inPlace)
+	if suspect {
+		p.wakeLocked()
+	}
 	p.mu.Unlock()
 	return true
 }
