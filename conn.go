@@ -84,8 +84,10 @@ func (h *conn) bind(ctx context.Context, write bool) (*physConn, error) {
 	if pc == nil {
 		pc, ps, err = h.c.acquire(ctx, t0, t)
 	}
+	var v *physConn
 	var end time.Time // of the acquisition
 	if err == nil {
+		v = pc.Value()
 		end = pc.LentAt()
 		h.boundAt = end
 	} else {
@@ -98,8 +100,8 @@ func (h *conn) bind(ctx context.Context, write bool) (*physConn, error) {
 	if h.c.metrics {
 		if ps != nil {
 			var key uint64 // the connection's: see RecordAcquireFor
-			if pc != nil {
-				key = uint64(pc.Value().id)
+			if v != nil {
+				key = uint64(v.id)
 			}
 			ps.rec.RecordAcquireFor(key, end, wait, result(err))
 		} else {
@@ -111,11 +113,10 @@ func (h *conn) bind(ctx context.Context, write bool) (*physConn, error) {
 		if hs := h.c.host; hs != nil {
 			hs.inUse.Add(1)
 		}
-		v := pc.Value()
 		ps.lend(v.id)
 		v.part.Store(ps)
 		if h.c.cfg.LeakThreshold > 0 {
-			h.c.trackBorrow(pc.Value(), &ps.name)
+			h.c.trackBorrow(v, &ps.name)
 		}
 	}
 	if f := h.c.cfg.Hooks.OnAcquire; f != nil {
@@ -123,15 +124,15 @@ func (h *conn) bind(ctx context.Context, write bool) (*physConn, error) {
 		if ps != nil {
 			e.Partition = ps.name
 		}
-		if pc != nil {
-			e.ConnID = pc.Value().id
+		if v != nil {
+			e.ConnID = v.id
 		}
 		h.onAcquire(f, e)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return pc.Value(), nil
+	return v, nil
 }
 
 // retake lends the handle its parked connection again, at now, when the
