@@ -47,17 +47,42 @@ const benchRows = 100_000
 // drivers); client=sqlpool-pgx the same over pgx's database/sql driver,
 // whose statement cache sqlpool leaves to pgx. Every pool holds at most 16 connections.
 func BenchmarkWorkload(b *testing.B) {
-	dir := b.TempDir() // SQLite's database file
-	for _, db := range []struct {
-		name    string
-		dsn     func(b *testing.B) string // skips b when the server does not answer
-		driver  driver.Driver             // for the setup
-		setup   []string                  // creates both tables; idempotent
-		fill    string                    // fills sqlpool_bench; idempotent
-		empty   string                    // empties sqlpool_bench_insert
-		q       workload.Queries
-		clients []benchClient
-	}{
+	for _, db := range benchDBs(b.TempDir()) {
+		b.Run("db="+db.name, func(b *testing.B) {
+			dsn := db.prepare(b)
+			for _, w := range benchWorkloads {
+				for _, g := range []int{1, 8} {
+					for _, c := range db.clients {
+						b.Run(fmt.Sprintf("workload=%s/goroutines=%d/client=%s", w.name, g, c.name), func(b *testing.B) {
+							s := c.open(b, dsn, db.q)
+							rngs := benchRands(g)
+							ctx := context.Background()
+							runGoroutines(b, g, func(i int) error { return w.run(ctx, s, rngs[i]) }, settler(s))
+						})
+					}
+				}
+			}
+		})
+	}
+}
+
+// benchDB is a database of BenchmarkWorkload, with the clients that run the
+// workloads on it.
+type benchDB struct {
+	name    string
+	dsn     func(b *testing.B) string // skips b when the server does not answer
+	driver  driver.Driver             // for the setup
+	setup   []string                  // creates both tables; idempotent
+	fill    string                    // fills sqlpool_bench; idempotent
+	empty   string                    // empties sqlpool_bench_insert
+	q       workload.Queries
+	clients []benchClient
+}
+
+// benchDBs are the databases of the workload benchmarks; SQLite's file is
+// in dir.
+func benchDBs(dir string) []benchDB {
+	return []benchDB{
 		{
 			name:   "postgres",
 			driver: &pq.Driver{},
@@ -147,50 +172,54 @@ func BenchmarkWorkload(b *testing.B) {
 				}},
 			},
 		},
-	} {
-		b.Run("db="+db.name, func(b *testing.B) {
-			dsn := db.dsn(b)
-			setup := openBare(b, db.driver, dsn)
-			for _, q := range db.setup {
-				if _, err := setup.Exec(q); err != nil {
-					b.Fatalf("%s: %v", q, err)
-				}
-			}
-			var v string
-			switch err := setup.QueryRow(db.q.Select, benchRows).Scan(&v); {
-			case errors.Is(err, sql.ErrNoRows):
-				if _, err := setup.Exec(db.fill); err != nil {
-					b.Fatalf("filling sqlpool_bench: %v", err)
-				}
-			case err != nil:
-				b.Fatal(err)
-			}
-			if _, err := setup.Exec(db.empty); err != nil {
-				b.Fatalf("%s: %v", db.empty, err)
-			}
-			setup.Close()
-
-			for _, w := range benchWorkloads {
-				for _, g := range []int{1, 8} {
-					for _, c := range db.clients {
-						b.Run(fmt.Sprintf("workload=%s/goroutines=%d/client=%s", w.name, g, c.name), func(b *testing.B) {
-							s := c.open(b, dsn, db.q)
-							rngs := make([]*rand.Rand, g)
-							for i := range rngs {
-								rngs[i] = rand.New(rand.NewPCG(uint64(g), uint64(i)))
-							}
-							ctx := context.Background()
-							var settle func()
-							if s, ok := s.(settler); ok {
-								settle = s.settle
-							}
-							runGoroutines(b, g, func(i int) error { return w.run(ctx, s, rngs[i]) }, settle)
-						})
-					}
-				}
-			}
-		})
 	}
+}
+
+// prepare creates and fills the tables of db if need be, empties
+// sqlpool_bench_insert, and returns db's DSN.
+func (db benchDB) prepare(b *testing.B) string {
+	dsn := db.dsn(b)
+	setup := openBare(b, db.driver, dsn)
+	defer setup.Close()
+	for _, q := range db.setup {
+		if _, err := setup.Exec(q); err != nil {
+			b.Fatalf("%s: %v", q, err)
+		}
+	}
+	var v string
+	switch err := setup.QueryRow(db.q.Select, benchRows).Scan(&v); {
+	case errors.Is(err, sql.ErrNoRows):
+		if _, err := setup.Exec(db.fill); err != nil {
+			b.Fatalf("filling sqlpool_bench: %v", err)
+		}
+	case err != nil:
+		b.Fatal(err)
+	}
+	if _, err := setup.Exec(db.empty); err != nil {
+		b.Fatalf("%s: %v", db.empty, err)
+	}
+	return dsn
+}
+
+// client returns db's client called name.
+func (db benchDB) client(b *testing.B, name string) benchClient {
+	for _, c := range db.clients {
+		if c.name == name {
+			return c
+		}
+	}
+	b.Fatalf("%s has no client %q", db.name, name)
+	return benchClient{}
+}
+
+// benchRands returns one random source per goroutine, the same ones in
+// every run.
+func benchRands(goroutines int) []*rand.Rand {
+	rngs := make([]*rand.Rand, goroutines)
+	for i := range rngs {
+		rngs[i] = rand.New(rand.NewPCG(uint64(goroutines), uint64(i)))
+	}
+	return rngs
 }
 
 // benchWorkloads are the workloads of BenchmarkWorkload.
@@ -271,9 +300,15 @@ func sqlpoolBench(b *testing.B, d driver.Driver, dsn string, q workload.Queries)
 	return sqlpoolSession{s, b, c}
 }
 
-// settler is a session whose pool may still be opening the connections
-// the warm-up asked for when the warm-up returns.
-type settler interface{ settle() }
+// settler returns the settle method of s if it has one, else nil: a
+// session whose pool may still be opening the connections the warm-up asked
+// for when the warm-up returns.
+func settler(s workload.Session) func() {
+	if s, ok := s.(interface{ settle() }); ok {
+		return s.settle
+	}
+	return nil
+}
 
 // sqlpoolSession is a session on sqlpool. A caller that finds no idle
 // connection dials, but takes a connection released meanwhile if one comes

@@ -74,28 +74,21 @@ func BenchmarkQuery(b *testing.B) {
 	}
 }
 
+// benchWarmup is how many calls per goroutine warm a pool up before it is
+// measured: enough that every connection it opened has served some, since a
+// connection's first queries cost more (the driver prepares its statements,
+// the server fills its caches), and sqlpool, which lets a caller take a
+// connection released while its own dial goes on, may open a connection
+// that no call of a single warm-up round uses.
+const benchWarmup = 50
+
 // runGoroutines calls op b.N times in all, from exactly goroutines
-// goroutines, after a warm-up round of one call per goroutine (and then
+// goroutines, after a warm-up of benchWarmup calls per goroutine (and then
 // settle, if not nil), and reports allocations. Each goroutine passes op
 // its own index, from 0.
 func runGoroutines(b *testing.B, goroutines int, op func(g int) error, settle func()) {
 	b.Helper()
-	spread := func(n int) {
-		var next atomic.Int64
-		var wg sync.WaitGroup
-		for g := range goroutines {
-			wg.Go(func() {
-				for next.Add(1) <= int64(n) {
-					if err := op(g); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-		}
-		wg.Wait()
-	}
-	spread(goroutines) // open connections, prepare statements
+	spread(b, goroutines, benchWarmup*goroutines, op) // open connections, prepare statements
 	if b.Failed() {
 		b.FailNow()
 	}
@@ -104,6 +97,24 @@ func runGoroutines(b *testing.B, goroutines int, op func(g int) error, settle fu
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	spread(b.N)
+	spread(b, goroutines, b.N, op)
 	b.StopTimer()
+}
+
+// spread calls op n times in all from goroutines goroutines, each passing
+// its own index, and returns when they are done, or when one fails b.
+func spread(b *testing.B, goroutines, n int, op func(g int) error) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for next.Add(1) <= int64(n) {
+				if err := op(g); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
