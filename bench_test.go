@@ -102,7 +102,8 @@ func runGoroutines(b *testing.B, goroutines int, op func(g int) error, settle fu
 }
 
 // spread calls op n times in all from goroutines goroutines, each passing
-// its own index, and returns when they are done, or when one fails b.
+// its own index, and returns when they are done. A goroutine whose op fails
+// reports the error to b and stops.
 func spread(b *testing.B, goroutines, n int, op func(g int) error) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
